@@ -1,0 +1,139 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Sentinel errors. Callers test them with errors.Is.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrAlreadyExists = errors.New("already exists")
+	ErrQuotaExceeded = errors.New("quota exceeded")
+)
+
+// QuotaError says which SKU's webhook quota a create ran into.
+type QuotaError struct {
+	SKU   string
+	Limit int
+}
+
+func (e *QuotaError) Error() string {
+	return fmt.Sprintf("Quota exceeded for resource type webhooks for the registry SKU %s (limit %d). Delete a webhook or move the registry to a larger SKU (Basic 2, Standard 10, Premium 500).", e.SKU, e.Limit)
+}
+
+// Is makes errors.Is(err, ErrQuotaExceeded) true for a *QuotaError.
+func (e *QuotaError) Is(target error) bool { return target == ErrQuotaExceeded }
+
+// Store holds every query. SQLite allows one writer at a time, so writes go
+// through a pool of one connection (no SQLITE_BUSY between our own writers)
+// while reads use a separate pool that WAL mode lets run beside the writer.
+type Store struct {
+	db     *gorm.DB // writes (and reads that must see them at once)
+	rdb    *gorm.DB // reads
+	cipher *Cipher
+	now    func() time.Time
+}
+
+// Options tune Open. The zero value is usable.
+type Options struct {
+	// Cipher seals secrets at rest. Nil stores them in plain text (tests only).
+	Cipher *Cipher
+	// ReadConns is the size of the read pool. Default 4.
+	ReadConns int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Open opens (creating if needed) the SQLite database at path, in WAL mode
+// with a busy timeout and foreign keys on, and migrates the schema.
+func Open(path string, opt Options) (*Store, error) {
+	if strings.HasPrefix(path, "postgres://") || strings.HasPrefix(path, "postgresql://") {
+		return nil, fmt.Errorf("store: postgres is not supported yet; use a SQLite file path")
+	}
+	dsn := func(extra string) string {
+		return "file:" + url.PathEscape(path) + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL&_cache_size=-16000" + extra
+	}
+	cfg := &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true, PrepareStmt: true}
+	w, err := gorm.Open(sqlite.Open(dsn("&_txlock=immediate")), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	wsql, err := w.DB()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	wsql.SetMaxOpenConns(1)
+	wsql.SetMaxIdleConns(1)
+	wsql.SetConnMaxLifetime(0)
+	if err := migrate(w); err != nil {
+		_ = wsql.Close()
+		return nil, err
+	}
+	r, err := gorm.Open(sqlite.Open(dsn("&mode=ro")), cfg)
+	if err != nil {
+		_ = wsql.Close()
+		return nil, fmt.Errorf("store: open %s for reading: %w", path, err)
+	}
+	rsql, _ := r.DB()
+	n := opt.ReadConns
+	if n <= 0 {
+		n = 4
+	}
+	rsql.SetMaxOpenConns(n)
+	rsql.SetMaxIdleConns(n)
+	now := opt.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{db: w, rdb: r, cipher: opt.Cipher, now: now}, nil
+}
+
+func migrate(db *gorm.DB) error {
+	if err := db.AutoMigrate(&Registry{}, &Webhook{}, &Event{}, &Delivery{}, &Attempt{}, &User{}, &Session{}, &APIToken{}, &AuditEntry{}); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	return nil
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	var errs []error
+	for _, g := range []*gorm.DB{s.rdb, s.db} {
+		if d, err := g.DB(); err == nil {
+			errs = append(errs, d.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.rdb.WithContext(ctx).Raw("SELECT 1").Scan(&one).Error; err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// Now returns the store's clock reading.
+func (s *Store) Now() time.Time { return s.now() }
+
+func notFound(err error, what string) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return fmt.Errorf("store: %s: %w", what, ErrNotFound)
+	}
+	return fmt.Errorf("store: %s: %w", what, err)
+}
+
+func isUnique(err error) bool {
+	return err != nil && (errors.Is(err, gorm.ErrDuplicatedKey) || strings.Contains(err.Error(), "UNIQUE constraint failed"))
+}
