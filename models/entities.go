@@ -227,12 +227,12 @@ type APIToken struct {
 
 // AuditEntry records who did what to which resource.
 type AuditEntry struct {
-	ID     uint   `gorm:"primaryKey"`
+	ID     uint      `gorm:"primaryKey"`
 	At     time.Time `gorm:"index"`
-	Actor  string `gorm:"size:64;not null"`
-	Action string `gorm:"size:64;not null"`
-	Target string `gorm:"not null"`
-	Detail string `gorm:"not null;default:''"`
+	Actor  string    `gorm:"size:64;not null"`
+	Action string    `gorm:"size:64;not null"`
+	Target string    `gorm:"not null"`
+	Detail string    `gorm:"not null;default:''"`
 }
 
 func decodeTags(s string) map[string]string {

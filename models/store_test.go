@@ -194,4 +194,3 @@ func TestIngestMatchesAndDeduplicates(t *testing.T) {
 		t.Fatalf("history of deleted webhook left: %d deliveries", n)
 	}
 }
-

@@ -1,0 +1,49 @@
+// Package handlers holds the echo handlers of the portal, the ingest
+// endpoints and the ARM-compatible API: bind, validate, store, render.
+package handlers
+
+import (
+	"log/slog"
+
+	"github.com/registryhooks/registryhooks/models"
+)
+
+// Kicker wakes the dispatcher when new deliveries are committed, so they go
+// out at once instead of at the next poll.
+type Kicker interface{ Kick() }
+
+// Deps are what the handlers need, passed in by the composition root.
+type Deps struct {
+	Store *models.Store
+	// Dispatcher is woken after every commit that queues deliveries.
+	Dispatcher Kicker
+	Log        *slog.Logger
+	// IngestToken, when set, is accepted on the ingest endpoints of every
+	// registry in addition to each registry's own token.
+	IngestToken string
+	// APIToken, when set, is accepted on the ARM API in addition to the
+	// tokens created in the portal.
+	APIToken string
+	// MaxIngestBody caps ingest request bodies (413 past it). Default 1 MiB.
+	MaxIngestBody int64
+	// AllowPrivateTargets lets webhooks target loopback and private networks.
+	AllowPrivateTargets bool
+	// SecureCookies marks cookies Secure (set when serving TLS).
+	SecureCookies bool
+}
+
+// Handler carries Deps to every handler method.
+type Handler struct {
+	Deps
+}
+
+// New returns a Handler; zero-valued limits get their defaults.
+func New(d Deps) *Handler {
+	if d.MaxIngestBody <= 0 {
+		d.MaxIngestBody = 1 << 20
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	return &Handler{Deps: d}
+}
