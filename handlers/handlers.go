@@ -4,6 +4,7 @@ package handlers
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/registryhooks/registryhooks/models"
 )
@@ -30,11 +31,14 @@ type Deps struct {
 	AllowPrivateTargets bool
 	// SecureCookies marks cookies Secure (set when serving TLS).
 	SecureCookies bool
+	// SessionTTL is how long a sign-in lasts. Default 12h.
+	SessionTTL time.Duration
 }
 
 // Handler carries Deps to every handler method.
 type Handler struct {
 	Deps
+	throttle *throttle
 }
 
 // New returns a Handler; zero-valued limits get their defaults.
@@ -45,5 +49,8 @@ func New(d Deps) *Handler {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	return &Handler{Deps: d}
+	if d.SessionTTL <= 0 {
+		d.SessionTTL = 12 * time.Hour
+	}
+	return &Handler{Deps: d, throttle: newThrottle()}
 }

@@ -1,0 +1,268 @@
+package handlers
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/registryhooks/registryhooks/models"
+	"github.com/registryhooks/registryhooks/views"
+)
+
+const (
+	sessionCookie   = "rh_session"
+	loginCSRFCookie = "rh_login_csrf"
+	ctxSession      = "session"
+)
+
+// session returns the signed-in session of the request, or nil.
+func session(c echo.Context) *models.Session {
+	s, _ := c.Get(ctxSession).(*models.Session)
+	return s
+}
+
+// actor names who acts, for the audit trail.
+func actor(c echo.Context) string {
+	if s := session(c); s != nil {
+		return s.User.Username
+	}
+	if t, ok := c.Get(ctxTokenName).(string); ok {
+		return "token:" + t
+	}
+	return "anonymous"
+}
+
+const ctxTokenName = "api_token_name"
+
+// LoadSession attaches the session named by the cookie, if it is live.
+func (h *Handler) LoadSession() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" {
+				if s, err := h.Store.GetSession(c.Request().Context(), ck.Value); err == nil {
+					c.Set(ctxSession, s)
+				}
+			}
+			return next(c)
+		}
+	}
+}
+
+// RequireRole lets through signed-in users with at least role; others are
+// sent to sign in (or get 403 when signed in with too small a role).
+func (h *Handler) RequireRole(role string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			s := session(c)
+			if s == nil {
+				to := "/login"
+				if c.Request().Method == http.MethodGet && c.Request().URL.Path != "/" {
+					to += "?next=" + c.Request().URL.RequestURI()
+				}
+				if isHTMX(c) {
+					c.Response().Header().Set("HX-Redirect", to)
+					return c.NoContent(http.StatusUnauthorized)
+				}
+				return c.Redirect(http.StatusSeeOther, to)
+			}
+			if models.RoleRank(s.User.Role) < models.RoleRank(role) {
+				return h.errorPage(c, http.StatusForbidden, "Not allowed",
+					fmt.Sprintf("This needs the %s role; you are signed in as %s (%s).", role, s.User.Username, s.User.Role))
+			}
+			return next(c)
+		}
+	}
+}
+
+// CSRF rejects state-changing requests of a session whose token (form field
+// _csrf or header X-CSRF-Token, which htmx sends) does not match.
+func (h *Handler) CSRF() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			switch c.Request().Method {
+			case http.MethodGet, http.MethodHead, http.MethodOptions:
+				return next(c)
+			}
+			s := session(c)
+			if s == nil {
+				return next(c) // RequireRole answers
+			}
+			got := c.Request().Header.Get("X-CSRF-Token")
+			if got == "" {
+				got = c.FormValue("_csrf")
+			}
+			if subtle.ConstantTimeCompare([]byte(got), []byte(s.CSRFToken)) != 1 {
+				return h.errorPage(c, http.StatusForbidden, "Form expired",
+					"The form's security token did not match. Reload the page and try again.")
+			}
+			return next(c)
+		}
+	}
+}
+
+// throttle limits failed sign-ins per username and per client address.
+type throttle struct {
+	mu    sync.Mutex
+	fails map[string]*failCount
+	now   func() time.Time
+}
+
+type failCount struct {
+	n     int
+	first time.Time
+	until time.Time
+}
+
+const (
+	throttleWindow  = 15 * time.Minute
+	throttleMaxUser = 5
+	throttleMaxIP   = 20
+	throttleLock    = 5 * time.Minute
+)
+
+func newThrottle() *throttle { return &throttle{fails: map[string]*failCount{}, now: time.Now} }
+
+// blocked returns how long the keys are still locked out.
+func (t *throttle) blocked(keys ...string) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	var wait time.Duration
+	for _, k := range keys {
+		if f, ok := t.fails[k]; ok && f.until.After(now) && f.until.Sub(now) > wait {
+			wait = f.until.Sub(now)
+		}
+	}
+	return wait
+}
+
+func (t *throttle) fail(key string, max int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	f, ok := t.fails[key]
+	if !ok || now.Sub(f.first) > throttleWindow {
+		f = &failCount{first: now}
+		t.fails[key] = f
+	}
+	f.n++
+	if f.n >= max {
+		f.until = now.Add(throttleLock)
+	}
+	if len(t.fails) > 10000 { // bound memory under a spray of names
+		for k, v := range t.fails {
+			if now.Sub(v.first) > throttleWindow && v.until.Before(now) {
+				delete(t.fails, k)
+			}
+		}
+	}
+}
+
+func (t *throttle) reset(key string) {
+	t.mu.Lock()
+	delete(t.fails, key)
+	t.mu.Unlock()
+}
+
+func clientIP(c echo.Context) string {
+	host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
+	if err != nil {
+		return c.Request().RemoteAddr
+	}
+	return host
+}
+
+// safeNext keeps post-login redirects on this site.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	return next
+}
+
+func (h *Handler) loginCSRF(c echo.Context) string {
+	if ck, err := c.Cookie(loginCSRFCookie); err == nil && len(ck.Value) >= 16 {
+		return ck.Value
+	}
+	tok := models.RandomToken(18)
+	c.SetCookie(&http.Cookie{Name: loginCSRFCookie, Value: tok, Path: "/login", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: h.SecureCookies, MaxAge: 3600})
+	return tok
+}
+
+// LoginForm shows the sign-in page.
+func (h *Handler) LoginForm(c echo.Context) error {
+	if session(c) != nil {
+		return c.Redirect(http.StatusSeeOther, safeNext(c.QueryParam("next")))
+	}
+	vm := views.LoginVM{Page: views.Page{Title: "Sign in", CSRF: h.loginCSRF(c)}, Next: safeNext(c.QueryParam("next"))}
+	return render(c, http.StatusOK, views.Login(vm))
+}
+
+// Login checks the credentials, throttles guessing and starts a session.
+func (h *Handler) Login(c echo.Context) error {
+	username := strings.TrimSpace(c.FormValue("username"))
+	password := c.FormValue("password")
+	next := safeNext(c.FormValue("next"))
+	fail := func(status int, msg string) error {
+		vm := views.LoginVM{Page: views.Page{Title: "Sign in", CSRF: h.loginCSRF(c)}, Username: username, Next: next, Error: msg}
+		return render(c, status, views.Login(vm))
+	}
+	ck, err := c.Cookie(loginCSRFCookie)
+	if err != nil || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.FormValue("_csrf"))) != 1 {
+		return fail(http.StatusForbidden, "The sign-in form expired. Please try again.")
+	}
+	userKey, ipKey := "u:"+strings.ToLower(username), "ip:"+clientIP(c)
+	if wait := h.throttle.blocked(userKey, ipKey); wait > 0 {
+		return fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Try again in %d minute(s).", int(wait.Minutes())+1))
+	}
+	if username == "" || password == "" {
+		return fail(http.StatusUnprocessableEntity, "Enter your username and password.")
+	}
+	u, err := h.Store.Authenticate(c.Request().Context(), username, password)
+	if errors.Is(err, models.ErrBadCredentials) {
+		h.throttle.fail(userKey, throttleMaxUser)
+		h.throttle.fail(ipKey, throttleMaxIP)
+		h.Log.Warn("sign-in failed", "username", username, "remote_addr", clientIP(c))
+		return fail(http.StatusUnauthorized, "Invalid username or password.")
+	}
+	if err != nil {
+		return err
+	}
+	h.throttle.reset(userKey)
+	tok, _, err := h.Store.CreateSession(c.Request().Context(), u, h.SessionTTL)
+	if err != nil {
+		return err
+	}
+	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: tok, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: h.SecureCookies, MaxAge: int(h.SessionTTL.Seconds())})
+	h.audit(c, u.Username, "user.sign_in", u.Username, "")
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+// Logout ends the session.
+func (h *Handler) Logout(c echo.Context) error {
+	if ck, err := c.Cookie(sessionCookie); err == nil {
+		if err := h.Store.DeleteSession(c.Request().Context(), ck.Value); err != nil {
+			return err
+		}
+	}
+	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: h.SecureCookies})
+	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+// audit records an action; a failure to record is logged, not returned: the
+// action itself has happened.
+func (h *Handler) audit(c echo.Context, who, action, target, detail string) {
+	if err := h.Store.Audit(c.Request().Context(), who, action, target, detail); err != nil {
+		h.Log.Error("audit failed", "err", err, "action", action, "target", target)
+	}
+}

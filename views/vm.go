@@ -1,0 +1,255 @@
+// Package views holds the templ components and the view models they render.
+// It knows nothing of echo or GORM: handlers fill the view models.
+package views
+
+// Page carries what every page of the portal shows around its content.
+type Page struct {
+	Title string
+	// User and Role of the signed-in person; empty on the sign-in page.
+	User string
+	Role string
+	// CSRF is sent back by every form (field _csrf) and by htmx requests
+	// (header X-CSRF-Token, set once on <body>).
+	CSRF string
+	// Registry is the current registry's name; Registries all names, for the
+	// switcher.
+	Registry   string
+	Registries []string
+	// Nav names the active navigation entry: webhooks, registries, tokens,
+	// users, audit.
+	Nav string
+	// Flash is a one-time confirmation shown as a toast.
+	Flash string
+	// FlashError marks Flash as an error.
+	FlashError bool
+}
+
+// CanEdit reports whether the user may change webhooks (Contributor+).
+func (p Page) CanEdit() bool { return p.Role == "Contributor" || p.Role == "Admin" }
+
+// IsAdmin reports whether the user administers users, registries, tokens.
+func (p Page) IsAdmin() bool { return p.Role == "Admin" }
+
+// LoginVM is the sign-in form.
+type LoginVM struct {
+	Page
+	Username string
+	Next     string
+	Error    string
+}
+
+// WebhookRow is one line of the webhooks blade.
+type WebhookRow struct {
+	Name       string
+	URL        string
+	Status     string
+	Scope      string
+	Actions    string
+	HTTPStatus string
+	// Tone colours the HTTP status: ok, error, pending, none.
+	Tone string
+}
+
+// BladeVM is the Webhooks blade of a registry.
+type BladeVM struct {
+	Page
+	Rows  []WebhookRow
+	SKU   string
+	Quota int
+	Count int
+	// AddURL opens the create form; empty when the quota is reached.
+	AddURL string
+}
+
+// FormVM is the create or edit form of a webhook, re-rendered with the
+// submitted values and per-field errors when validation fails.
+type FormVM struct {
+	Page
+	Editing     bool
+	Action      string // form POST target
+	ValidateURL string // inline validation endpoint (…/validate)
+	CancelURL   string
+	Name        string
+	ServiceURI  string
+	Headers     string
+	Scope       string
+	Status      string
+	Actions     map[string]bool
+	Errors      map[string]string
+	// General is an error not tied to one field (quota, storage).
+	General string
+}
+
+// AllActions is the order the Actions checkboxes are shown in.
+var AllActions = []string{"push", "delete", "quarantine", "chart_push", "chart_delete"}
+
+// KV is one header line.
+type KV struct{ Key, Value string }
+
+// WebhookVM is a webhook's own page.
+type WebhookVM struct {
+	Page
+	Name       string
+	BaseURL    string // /registries/{r}/webhooks/{w}
+	Status     string
+	Scope      string
+	Actions    string
+	Location   string
+	ServiceURI string // masked unless revealed
+	Headers    []KV   // values masked
+	CreatedAt  string
+	CreatedBy  string
+	Events     EventsVM
+}
+
+// EventsVM is the webhook's events table, one page of deliveries.
+type EventsVM struct {
+	BaseURL string // the events fragment URL, without the query
+	Rows    []EventRow
+	Page    int
+	Pages   int
+	Total   int64
+	// Polling makes the fragment refresh itself while a delivery is open.
+	Polling bool
+}
+
+// EventRow is one delivery in the events table.
+type EventRow struct {
+	DeliveryID uint
+	EventID    string
+	Action     string
+	Image      string
+	Timestamp  string
+	HTTPStatus string
+	Tone       string
+	Duration   string
+	Attempts   int
+	DetailURL  string
+}
+
+// EventDetailVM shows one attempt of a delivery: Request and Response tabs.
+type EventDetailVM struct {
+	EventID         string
+	Action          string
+	Attempts        []AttemptTab
+	Selected        int // index into Attempts
+	State           string
+	RequestMethod   string
+	RequestURI      string
+	RequestHeaders  []KV
+	RequestBody     string
+	ResponseStatus  string
+	ResponseHeaders []KV
+	ResponseBody    string
+	Truncated       bool
+	Error           string
+	Duration        string
+	StartedAt       string
+	CloseURL        string
+}
+
+// AttemptTab links to one attempt of a delivery.
+type AttemptTab struct {
+	Number int
+	URL    string
+	Label  string
+}
+
+// RegistryRow is one registry in the registries list.
+type RegistryRow struct {
+	Name          string
+	SKU           string
+	LoginServer   string
+	Location      string
+	ResourceGroup string
+	Webhooks      int64
+	Quota         int
+	URL           string
+}
+
+// RegistriesVM is the registries page with its Add form.
+type RegistriesVM struct {
+	Page
+	Rows   []RegistryRow
+	Form   RegistryFormVM
+	Ingest *IngestVM
+}
+
+// RegistryFormVM is the Add registry form.
+type RegistryFormVM struct {
+	Name        string
+	SKU         string
+	LoginServer string
+	Location    string
+	Errors      map[string]string
+}
+
+// IngestVM tells how to point a registry at the ingest endpoints.
+type IngestVM struct {
+	Registry        string
+	Token           string
+	DistributionURL string
+	EventsURL       string
+	RotateURL       string
+}
+
+// TokenRow is one API token.
+type TokenRow struct {
+	ID        uint
+	Name      string
+	Prefix    string
+	Role      string
+	CreatedBy string
+	CreatedAt string
+	LastUsed  string
+	Revoked   bool
+	RevokeURL string
+}
+
+// TokensVM is the API tokens page.
+type TokensVM struct {
+	Page
+	Rows    []TokenRow
+	NewName string
+	NewRole string
+	Error   string
+	Created string // the new token's value, shown once
+	APIBase string
+}
+
+// UserRow is one account.
+type UserRow struct {
+	ID       uint
+	Username string
+	Role     string
+	Self     bool
+}
+
+// UsersVM is the users page.
+type UsersVM struct {
+	Page
+	Rows    []UserRow
+	NewName string
+	NewRole string
+	Error   string
+}
+
+// AuditRow is one audit entry.
+type AuditRow struct {
+	At, Actor, Action, Target, Detail string
+}
+
+// AuditVM is the audit trail page.
+type AuditVM struct {
+	Page
+	Rows  []AuditRow
+	PageN int
+	Pages int
+}
+
+// ErrorVM is a full-page error (403, 404, 500).
+type ErrorVM struct {
+	Page
+	Code    int
+	Message string
+}

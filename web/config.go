@@ -1,0 +1,150 @@
+package web
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/registryhooks/registryhooks/web/dispatch"
+)
+
+// Config is every setting of the server. Each field is filled from a flag or
+// the environment variable of the same meaning (the flag wins) by Load.
+type Config struct {
+	// Addr is the listen address. Default 127.0.0.1:8080 (REGISTRYHOOKS_ADDR).
+	Addr string
+	// DB is the SQLite file path. Default registryhooks.db (REGISTRYHOOKS_DB).
+	DB string
+	// AdminPassword is the first admin's password, used only when no user
+	// exists yet. Empty: one is generated and logged once
+	// (REGISTRYHOOKS_ADMIN_PASSWORD).
+	AdminPassword string
+	// IngestToken is accepted on the ingest endpoints of every registry, in
+	// addition to each registry's own token (REGISTRYHOOKS_INGEST_TOKEN).
+	IngestToken string
+	// APIToken is accepted on the ARM API in addition to tokens created in
+	// the portal (REGISTRYHOOKS_API_TOKEN).
+	APIToken string
+	// AllowPrivateTargets lets webhooks target loopback and private
+	// addresses. Default false (REGISTRYHOOKS_ALLOW_PRIVATE_TARGETS=true).
+	AllowPrivateTargets bool
+	// SecretKey seals secrets at rest (64 hex characters or a passphrase).
+	// Empty: the key in KeyFile is used, created on first start
+	// (REGISTRYHOOKS_SECRET_KEY).
+	SecretKey string
+	// KeyFile holds the generated key. Default: the DB path plus ".key"
+	// (REGISTRYHOOKS_KEY_FILE).
+	KeyFile string
+	// TLSCert and TLSKey, both set, make the server speak HTTPS
+	// (REGISTRYHOOKS_TLS_CERT, REGISTRYHOOKS_TLS_KEY).
+	TLSCert, TLSKey string
+	// SessionTTL is how long a sign-in lasts. Default 12h.
+	SessionTTL time.Duration
+	// MaxIngestBody caps ingest request bodies. Default 1 MiB.
+	MaxIngestBody int64
+	// LogFormat is text or json. Default text (REGISTRYHOOKS_LOG_FORMAT).
+	LogFormat string
+	// Dispatch configures the delivery dispatcher (timeout, attempts, ...).
+	Dispatch dispatch.Config
+}
+
+// Load fills a Config from args (without the program and subcommand
+// names) and the environment given by getenv, then validates it.
+func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	c := Config{}
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	envBool := func(name string) bool {
+		b, _ := strconv.ParseBool(getenv(name))
+		return b
+	}
+	envDur := func(name string, def time.Duration) time.Duration {
+		if d, err := time.ParseDuration(getenv(name)); err == nil {
+			return d
+		}
+		return def
+	}
+	envInt := func(name string, def int) int {
+		if n, err := strconv.Atoi(getenv(name)); err == nil {
+			return n
+		}
+		return def
+	}
+	fs := flag.NewFlagSet("registryhooks serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Addr, "addr", env("REGISTRYHOOKS_ADDR", "127.0.0.1:8080"), "listen address (REGISTRYHOOKS_ADDR)")
+	fs.StringVar(&c.DB, "db", env("REGISTRYHOOKS_DB", "registryhooks.db"), "SQLite database file (REGISTRYHOOKS_DB)")
+	fs.BoolVar(&c.AllowPrivateTargets, "allow-private-targets", envBool("REGISTRYHOOKS_ALLOW_PRIVATE_TARGETS"), "allow webhook targets on loopback and private networks (REGISTRYHOOKS_ALLOW_PRIVATE_TARGETS)")
+	fs.StringVar(&c.KeyFile, "key-file", env("REGISTRYHOOKS_KEY_FILE", ""), "file holding the key that seals secrets at rest; default: <db>.key (REGISTRYHOOKS_KEY_FILE)")
+	fs.StringVar(&c.TLSCert, "tls-cert", env("REGISTRYHOOKS_TLS_CERT", ""), "TLS certificate file; with --tls-key serves HTTPS (REGISTRYHOOKS_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", env("REGISTRYHOOKS_TLS_KEY", ""), "TLS key file (REGISTRYHOOKS_TLS_KEY)")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", envDur("REGISTRYHOOKS_SESSION_TTL", 12*time.Hour), "how long a sign-in lasts (REGISTRYHOOKS_SESSION_TTL)")
+	fs.StringVar(&c.LogFormat, "log-format", env("REGISTRYHOOKS_LOG_FORMAT", "text"), "log format: text or json (REGISTRYHOOKS_LOG_FORMAT)")
+	fs.DurationVar(&c.Dispatch.Timeout, "delivery-timeout", envDur("REGISTRYHOOKS_DELIVERY_TIMEOUT", 5*time.Second), "timeout of one delivery attempt (REGISTRYHOOKS_DELIVERY_TIMEOUT)")
+	fs.IntVar(&c.Dispatch.MaxAttempts, "max-attempts", envInt("REGISTRYHOOKS_MAX_ATTEMPTS", 8), "attempts per delivery before it is marked failed (REGISTRYHOOKS_MAX_ATTEMPTS)")
+	fs.IntVar(&c.Dispatch.Workers, "workers", envInt("REGISTRYHOOKS_WORKERS", 32), "concurrent deliveries in all (REGISTRYHOOKS_WORKERS)")
+	fs.IntVar(&c.Dispatch.PerEndpoint, "per-endpoint", envInt("REGISTRYHOOKS_PER_ENDPOINT", 4), "concurrent deliveries to one webhook (REGISTRYHOOKS_PER_ENDPOINT)")
+	fs.DurationVar(&c.Dispatch.Retention, "retention", envDur("REGISTRYHOOKS_RETENTION", 7*24*time.Hour), "how long finished events are kept (REGISTRYHOOKS_RETENTION)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
+	}
+	c.AdminPassword = getenv("REGISTRYHOOKS_ADMIN_PASSWORD")
+	c.IngestToken = getenv("REGISTRYHOOKS_INGEST_TOKEN")
+	c.APIToken = getenv("REGISTRYHOOKS_API_TOKEN")
+	c.SecretKey = getenv("REGISTRYHOOKS_SECRET_KEY")
+	c.MaxIngestBody = 1 << 20
+	c.Dispatch.AllowPrivateTargets = c.AllowPrivateTargets
+	return c, c.validate()
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, errors.New("--addr must not be empty"))
+	}
+	if c.DB == "" {
+		errs = append(errs, errors.New("--db must not be empty"))
+	}
+	if c.KeyFile == "" {
+		c.KeyFile = c.DB + ".key"
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key must be given together"))
+	}
+	if c.SessionTTL < time.Minute {
+		errs = append(errs, errors.New("--session-ttl must be at least 1m"))
+	}
+	if c.Dispatch.Timeout <= 0 || c.Dispatch.Timeout > 5*time.Minute {
+		errs = append(errs, errors.New("--delivery-timeout must be between 1ms and 5m"))
+	}
+	if c.Dispatch.MaxAttempts < 1 || c.Dispatch.MaxAttempts > 100 {
+		errs = append(errs, errors.New("--max-attempts must be between 1 and 100"))
+	}
+	if c.Dispatch.Workers < 1 || c.Dispatch.PerEndpoint < 1 {
+		errs = append(errs, errors.New("--workers and --per-endpoint must be at least 1"))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, errors.New("--log-format must be text or json"))
+	}
+	if strings.HasPrefix(c.DB, "postgres") {
+		errs = append(errs, errors.New("--db: postgres is not supported yet; give a SQLite file path"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// TLS reports whether the server serves HTTPS.
+func (c *Config) TLS() bool { return c.TLSCert != "" }
