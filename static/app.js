@@ -106,5 +106,10 @@
     if (f && f.hasAttribute("data-autosubmit")) f.submit();
   });
 
+  // Server-sent confirmations (HX-Trigger: {"rh:toast": "..."}).
+  document.addEventListener("rh:toast", function (e) {
+    toast(e.detail && e.detail.value ? e.detail.value : String(e.detail || ""), false);
+  });
+
   document.addEventListener("DOMContentLoaded", initToasts);
 })();

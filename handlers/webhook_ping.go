@@ -1,0 +1,64 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/registryhooks/registryhooks/models"
+	"github.com/registryhooks/registryhooks/views"
+)
+
+// pingPayload is the body a Ping sends: ACR does not publish one, so this is
+// the recommended minimal event (spec 3.3), with the id the API returns.
+type pingPayload struct {
+	ID        string `json:"id"`
+	Timestamp string `json:"timestamp"`
+	Action    string `json:"action"`
+}
+
+// queuePing writes a ping event and its delivery to w in one transaction
+// and wakes the dispatcher. It returns the event id.
+func (h *Handler) queuePing(ctx context.Context, reg *models.Registry, w *models.Webhook) (string, error) {
+	id := uuid.NewString()
+	body, err := json.Marshal(pingPayload{ID: id, Timestamp: h.Store.Now().UTC().Format(time.RFC3339Nano), Action: models.ActionPing})
+	if err != nil {
+		return "", err
+	}
+	ev := &models.Event{ID: id, RegistryID: reg.ID, Action: models.ActionPing, Source: "ping", Payload: body}
+	if _, err := h.Store.QueuePing(ctx, w, ev); err != nil {
+		return "", err
+	}
+	if h.Dispatcher != nil {
+		h.Dispatcher.Kick()
+	}
+	return id, nil
+}
+
+// WebhookPing sends a ping through the dispatcher and answers with the
+// refreshed events table, whose new row polls until the answer is in.
+func (h *Handler) WebhookPing(c echo.Context) error {
+	reg, w, err := h.webhook(c)
+	if err != nil {
+		return h.notFoundOr(c, err, "The webhook "+c.Param("webhook"))
+	}
+	id, err := h.queuePing(c.Request().Context(), reg, w)
+	if err != nil {
+		return err
+	}
+	h.audit(c, actor(c), "webhook.ping", reg.Name+"/"+w.Name, "event "+id)
+	if !isHTMX(c) {
+		h.setFlash(c, "Ping sent: event "+id+".")
+		return c.Redirect(http.StatusSeeOther, webhookURL(reg, w))
+	}
+	ev, err := h.eventsVM(c, reg, w, 1)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("HX-Trigger", `{"rh:toast":"Ping sent"}`)
+	return render(c, http.StatusOK, views.Events(ev))
+}

@@ -1,0 +1,76 @@
+// Command registryhooks is the Registry Hooks portal (`registryhooks serve`,
+// the default) and an `az acr webhook`-shaped client of its API
+// (`registryhooks webhook ...`).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/registryhooks/registryhooks/web"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `Registry Hooks: webhooks for self-hosted container registries.
+
+Usage:
+  registryhooks [serve] [flags]     run the portal (the default)
+  registryhooks webhook <command>   manage webhooks through the API, like az acr webhook
+  registryhooks help                show this help
+
+Run 'registryhooks serve --help' for the server's flags.
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "webhook" || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(args, stderr)
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprint(stderr, usage)
+	return 2
+}
+
+func serve(args []string, stderr io.Writer) int {
+	cfg, err := web.Load(args, os.Getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "registryhooks:", err)
+		return 2
+	}
+	var h slog.Handler = slog.NewTextHandler(stderr, nil)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(stderr, nil)
+	}
+	log := slog.New(h)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := web.New(ctx, cfg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	if err := srv.Run(ctx); err != nil {
+		log.Error("server stopped with an error", "err", err)
+		return 1
+	}
+	return 0
+}

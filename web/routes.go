@@ -1,0 +1,96 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/registryhooks/registryhooks/handlers"
+	"github.com/registryhooks/registryhooks/models"
+)
+
+// Body limits per family of endpoints (413 past them).
+const (
+	portalBodyLimit = "256K"
+	armBodyLimit    = "1M"
+)
+
+// routes is the one route table of the server.
+func routes(e *echo.Echo, h *handlers.Handler) {
+	// Machines: health, static assets.
+	e.GET("/healthz", h.Healthz)
+	e.GET("/static/*", staticHandler())
+
+	// Ingest: registries and scripts post events here (bearer ingest token).
+	// (ingest routes)
+
+	// ARM-compatible API (bearer API token), at Azure's paths.
+	arm := e.Group("/subscriptions", middleware.BodyLimit(armBodyLimit), h.ARMErrors(), h.ARMAPIVersion(), h.ARMAuth())
+	arm.GET("/:sub/resources", h.ARMResourceList)
+	arm.GET("/:sub/providers/Microsoft.ContainerRegistry/registries", h.ARMRegistryList)
+	rg := arm.Group("/:sub/resourceGroups/:rg/providers/Microsoft.ContainerRegistry/registries")
+	rg.GET("", h.ARMRegistryListByResourceGroup)
+	rg.GET("/:registry", h.ARMRegistryGet)
+	rg.PUT("/:registry", h.ARMRegistryCreate)
+	rg.PATCH("/:registry", h.ARMRegistryUpdate)
+	rg.DELETE("/:registry", h.ARMRegistryDelete)
+	rg.GET("/:registry/listUsages", h.ARMRegistryListUsages)
+	rg.GET("/:registry/webhooks", h.ARMWebhookList)
+	rg.GET("/:registry/webhooks/:webhook", h.ARMWebhookGet)
+	rg.PUT("/:registry/webhooks/:webhook", h.ARMWebhookCreate)
+	rg.PATCH("/:registry/webhooks/:webhook", h.ARMWebhookUpdate)
+	rg.DELETE("/:registry/webhooks/:webhook", h.ARMWebhookDelete)
+	rg.POST("/:registry/webhooks/:webhook/ping", h.ARMWebhookPing)
+	rg.POST("/:registry/webhooks/:webhook/getCallbackConfig", h.ARMWebhookCallbackConfig)
+	rg.POST("/:registry/webhooks/:webhook/listEvents", h.ARMWebhookListEvents)
+	rg.GET("/:registry/webhooks/:webhook/listEvents", h.ARMWebhookListEvents) // nextLink pages
+
+	// Portal: sessions, CSRF on every state-changing request. Middleware is
+	// given per route (not with Group.Use) so unknown paths stay 404s.
+	portal := []echo.MiddlewareFunc{middleware.BodyLimit(portalBodyLimit), h.LoadSession(), h.CSRF()}
+	with := func(role string) []echo.MiddlewareFunc {
+		return append(append([]echo.MiddlewareFunc{}, portal...), h.RequireRole(role))
+	}
+	e.GET("/login", h.LoginForm, portal...)
+	e.POST("/login", h.Login, portal...)
+	e.POST("/logout", h.Logout, portal...)
+
+	read := with(models.RoleReader)
+	e.GET("/", h.Home, read...)
+	e.GET("/switch", h.SwitchRegistry, read...)
+	e.GET("/registries", h.RegistryList, read...)
+	e.GET("/registries/:registry", func(c echo.Context) error {
+		return c.Redirect(http.StatusSeeOther, "/registries/"+c.Param("registry")+"/webhooks")
+	}, read...)
+	e.GET("/registries/:registry/webhooks", h.WebhookList, read...)
+	e.GET("/registries/:registry/webhooks/:webhook", h.WebhookShow, read...)
+	e.GET("/registries/:registry/webhooks/:webhook/events", h.WebhookEvents, read...)
+	e.GET("/registries/:registry/webhooks/:webhook/events/:delivery", h.WebhookEventDetail, read...)
+
+	// Contributors manage and ping webhooks.
+	contrib := with(models.RoleContributor)
+	e.GET("/registries/:registry/webhooks/new", h.WebhookNew, contrib...)
+	e.POST("/registries/:registry/webhooks/validate", h.WebhookValidate, contrib...)
+	e.POST("/registries/:registry/webhooks", h.WebhookCreate, contrib...)
+	e.GET("/registries/:registry/webhooks/:webhook/edit", h.WebhookEdit, contrib...)
+	e.GET("/registries/:registry/webhooks/:webhook/callback", h.WebhookCallback, contrib...)
+	e.POST("/registries/:registry/webhooks/:webhook/validate", h.WebhookValidate, contrib...)
+	e.POST("/registries/:registry/webhooks/:webhook", h.WebhookUpdate, contrib...)
+	e.POST("/registries/:registry/webhooks/:webhook/status", h.WebhookStatus, contrib...)
+	e.POST("/registries/:registry/webhooks/:webhook/ping", h.WebhookPing, contrib...)
+	e.POST("/registries/:registry/webhooks/:webhook/delete", h.WebhookDelete, contrib...)
+
+	// Admins manage registries, API tokens, users; read the audit trail.
+	admin := with(models.RoleAdmin)
+	e.POST("/registries", h.RegistryCreate, admin...)
+	e.POST("/registries/:registry/ingest-token", h.RegistryRotateToken, admin...)
+	e.GET("/tokens", h.TokenList, admin...)
+	e.POST("/tokens", h.TokenCreate, admin...)
+	e.POST("/tokens/:id/revoke", h.TokenRevoke, admin...)
+	e.GET("/users", h.UserList, admin...)
+	e.POST("/users", h.UserCreate, admin...)
+	e.POST("/users/:id/role", h.UserSetRole, admin...)
+	e.POST("/users/:id/delete", h.UserDelete, admin...)
+	e.GET("/audit", h.AuditList, admin...)
+}

@@ -1,0 +1,280 @@
+// Package web is the server: configuration, the route table, middleware
+// and the central error handler. The dispatcher and the ACR payload format
+// live in the subpackages dispatch and acr.
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/registryhooks/registryhooks/handlers"
+	"github.com/registryhooks/registryhooks/models"
+	"github.com/registryhooks/registryhooks/static"
+	"github.com/registryhooks/registryhooks/web/dispatch"
+)
+
+// Server is the running portal: HTTP server, store and dispatcher.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	store *models.Store
+	disp  *dispatch.Dispatcher
+	echo  *echo.Echo
+}
+
+// New opens the database (creating and migrating it), makes sure the admin
+// account and the default registry exist, and builds the HTTP handler.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+	key, err := models.LoadOrCreateKey(cfg.SecretKey, cfg.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	ciph, err := models.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	store, err := models.Open(cfg.DB, models.Options{Cipher: ciph})
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	if err := store.EnsureDefaultRegistry(ctx); err != nil {
+		_ = store.Close()
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	generated, err := store.EnsureAdmin(ctx, cfg.AdminPassword)
+	if err != nil {
+		_ = store.Close()
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	if generated != "" {
+		// Printed once, on the first start only, so the first person can
+		// sign in. It is the one secret the log ever carries.
+		log.Warn("created the admin account with a generated password; sign in and keep it safe",
+			"username", models.AdminUsername, "password", generated)
+	}
+	disp := dispatch.New(store, cfg.Dispatch, log.With("component", "dispatcher"))
+	h := handlers.New(handlers.Deps{
+		Store: store, Dispatcher: disp, Log: log, IngestToken: cfg.IngestToken, APIToken: cfg.APIToken,
+		MaxIngestBody: cfg.MaxIngestBody, AllowPrivateTargets: cfg.AllowPrivateTargets,
+		SecureCookies: cfg.TLS(), SessionTTL: cfg.SessionTTL,
+	})
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(log)
+	e.Use(requestID(), middleware.Recover(), requestLogger(log), securityHeaders(cfg.TLS()))
+	routes(e, h)
+	return &Server{cfg: cfg, log: log, store: store, disp: disp, echo: e}, nil
+}
+
+// Handler returns the HTTP handler (for tests).
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Store returns the server's store (for tests and commands).
+func (s *Server) Store() *models.Store { return s.store }
+
+// Run starts the dispatcher and serves until ctx is cancelled, then shuts
+// down gracefully: the listener stops, requests in flight finish, the
+// dispatcher finishes or releases its deliveries, the database closes.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("web: listen on %s: %w", s.cfg.Addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener the caller opened.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if err := s.disp.Start(ctx); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("web: start dispatcher: %w", err)
+	}
+	srv := &http.Server{
+		Handler: s.echo,
+		// Timeouts keep slow clients (slowloris) from holding connections.
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if s.cfg.TLS() {
+		scheme = "https"
+	}
+	s.log.Info("Registry Hooks is listening", "url", scheme+"://"+ln.Addr().String(), "db", s.cfg.DB)
+	errc := make(chan error, 1)
+	go func() {
+		if s.cfg.TLS() {
+			errc <- srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	s.log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	errs := []error{}
+	if err := srv.Shutdown(shutCtx); err != nil {
+		errs = append(errs, fmt.Errorf("web: shutdown: %w", err))
+	}
+	if err := s.disp.Stop(shutCtx); err != nil {
+		errs = append(errs, fmt.Errorf("web: stop dispatcher: %w", err))
+	}
+	if err := s.store.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		errs = append(errs, serveErr)
+	}
+	return errors.Join(errs...)
+}
+
+// requestID gives every request an id (X-Request-Id, kept when a proxy set
+// a sane one) for the logs and the response.
+func requestID() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			id := c.Request().Header.Get(echo.HeaderXRequestID)
+			if id == "" || len(id) > 64 {
+				b := make([]byte, 8)
+				_, _ = rand.Read(b)
+				id = hex.EncodeToString(b)
+			}
+			c.Set("request_id", id)
+			c.Response().Header().Set(echo.HeaderXRequestID, id)
+			return next(c)
+		}
+	}
+}
+
+// requestLogger logs each request once, with no query string (it may carry
+// tokens) and no headers.
+func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			path := c.Request().URL.Path
+			if strings.HasPrefix(path, "/static/") || path == "/healthz" {
+				return nil
+			}
+			status := c.Response().Status
+			level := slog.LevelInfo
+			if status >= 500 {
+				level = slog.LevelError
+			}
+			log.Log(c.Request().Context(), level, "request",
+				"request_id", c.Get("request_id"), "method", c.Request().Method, "path", path,
+				"status_code", status, "duration_ms", time.Since(start).Milliseconds(), "remote_addr", c.RealIP())
+			return nil
+		}
+	}
+}
+
+// securityHeaders sets the CSP (no inline script or style), framing and
+// sniffing protections, and HSTS over TLS.
+func securityHeaders(tls bool) echo.MiddlewareFunc {
+	const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+		"font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Response().Header()
+			h.Set("Content-Security-Policy", csp)
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("Referrer-Policy", "same-origin")
+			h.Set("Cross-Origin-Opener-Policy", "same-origin")
+			if tls {
+				h.Set("Strict-Transport-Security", "max-age=31536000")
+			}
+			return next(c)
+		}
+	}
+}
+
+// errorHandler is the one place errors become responses and are logged:
+// JSON in ARM's shape for the API and ingest, a page for the portal.
+func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		code := http.StatusInternalServerError
+		msg := "Something went wrong on our side. The error was logged; please try again."
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			code = he.Code
+			if m, ok := he.Message.(string); ok {
+				msg = m
+			} else {
+				msg = http.StatusText(code)
+			}
+		}
+		if code >= 500 {
+			log.Error("request failed", "request_id", c.Get("request_id"), "method", c.Request().Method,
+				"path", c.Request().URL.Path, "err", err)
+		}
+		path := c.Request().URL.Path
+		if strings.HasPrefix(path, "/subscriptions") || strings.HasPrefix(path, "/ingest") {
+			armCode := map[int]string{400: "BadRequest", 401: "AuthenticationFailed", 403: "AuthorizationFailed",
+				404: "NotFound", 405: "MethodNotAllowed", 413: "RequestEntityTooLarge", 415: "UnsupportedMediaType"}[code]
+			if armCode == "" {
+				armCode = "InternalServerError"
+			}
+			c.Response().Header().Set("x-ms-error-code", armCode)
+			_ = c.JSON(code, map[string]any{"error": map[string]string{"code": armCode, "message": msg}})
+			return
+		}
+		if c.Request().Header.Get("HX-Request") == "true" {
+			c.Response().Header().Set("HX-Reswap", "none")
+			_ = c.String(code, msg)
+			return
+		}
+		_ = c.HTML(code, fmt.Sprintf(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>%d · Registry Hooks</title>`+
+			`<link rel="stylesheet" href="/static/app.css"></head><body class="bg-slate-50 p-10 text-slate-800">`+
+			`<main class="mx-auto max-w-lg rounded-lg border border-slate-200 bg-white p-8 text-center">`+
+			`<p class="text-sm font-semibold text-rose-600">%d</p><h1 class="mt-2 text-xl font-semibold">%s</h1>`+
+			`<p class="mt-4"><a class="text-sky-700 underline" href="/">Back to the portal</a></p></main></body></html>`,
+			code, code, htmlEscape(msg)))
+	}
+}
+
+func htmlEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&#39;").Replace(s)
+}
+
+// staticHandler serves the embedded assets with a short cache lifetime.
+func staticHandler() echo.HandlerFunc {
+	sub, _ := fs.Sub(static.FS, ".")
+	fileServer := http.StripPrefix("/static/", http.FileServer(http.FS(sub)))
+	return func(c echo.Context) error {
+		if strings.HasSuffix(c.Request().URL.Path, "/") || strings.HasSuffix(c.Request().URL.Path, ".go") {
+			return echo.NewHTTPError(http.StatusNotFound, "Not found")
+		}
+		c.Response().Header().Set("Cache-Control", "public, max-age=300")
+		fileServer.ServeHTTP(c.Response(), c.Request())
+		return nil
+	}
+}
