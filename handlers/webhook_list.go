@@ -76,4 +76,3 @@ func deliveryStatus(state, code int, reason, errText string) (string, string) {
 	}
 	return "—", "none"
 }
-

@@ -244,4 +244,3 @@ func prettyJSON(b []byte) string {
 	}
 	return string(b)
 }
-
