@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/registryhooks/registryhooks/web"
+	"github.com/registryhooks/registryhooks/web/cli"
 )
 
 func main() {
@@ -39,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		return serve(args, stderr)
+	case "webhook":
+		return cli.Main(args, stdout, stderr)
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
 		return 0

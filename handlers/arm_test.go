@@ -18,10 +18,11 @@ import (
 	"github.com/registryhooks/registryhooks/models"
 )
 
-// mountARM mirrors the "ARM API" section of web/routes.go, so these tests
-// exercise the same middleware order and paths.
+// mountARM mirrors the ARM section of web/routes.go (less its BodyLimit,
+// whose 413 the server's error handler renders), so these tests exercise the
+// same middleware order and paths.
 func mountARM(e *echo.Echo, h *Handler) {
-	arm := e.Group("/subscriptions", h.ARMErrors(), h.ARMAuth(), h.ARMAPIVersion())
+	arm := e.Group("/subscriptions", h.ARMErrors(), h.ARMAPIVersion(), h.ARMAuth())
 	arm.GET("/:sub/resources", h.ARMResourceList)
 	arm.GET("/:sub/providers/Microsoft.ContainerRegistry/registries", h.ARMRegistryList)
 	const rg = "/:sub/resourceGroups/:rg/providers/Microsoft.ContainerRegistry/registries"
