@@ -116,6 +116,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		scheme = "https"
 	}
 	s.log.Info("Registry Hooks is listening", "url", scheme+"://"+ln.Addr().String(), "db", s.cfg.DB)
+	go s.housekeeping(ctx)
 	errc := make(chan error, 1)
 	go func() {
 		if s.cfg.TLS() {
@@ -146,6 +147,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		errs = append(errs, serveErr)
 	}
 	return errors.Join(errs...)
+}
+
+// housekeeping removes expired sessions every hour until ctx ends.
+func (s *Server) housekeeping(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if err := s.store.PruneSessions(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("pruning sessions failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // requestID gives every request an id (X-Request-Id, kept when a proxy set
