@@ -3,6 +3,7 @@
 package handlers
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -31,6 +32,10 @@ type Deps struct {
 	AllowPrivateTargets bool
 	// SecureCookies marks cookies Secure (set when serving TLS).
 	SecureCookies bool
+	// CheckTarget, when set, tells whether the dispatcher would refuse to
+	// connect to a service URI (SSRF guard), so the form can say so at once.
+	// It returns nil when the target is allowed or cannot be checked now.
+	CheckTarget func(ctx context.Context, uri string) error
 	// SessionTTL is how long a sign-in lasts. Default 12h.
 	SessionTTL time.Duration
 }

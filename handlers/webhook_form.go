@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"context"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -58,6 +60,14 @@ func (h *Handler) validate(c echo.Context, reg *models.Registry, f *webhookForm,
 	}
 	if f.headersErr != nil {
 		errs["custom_headers"] = f.headersErr.Error()
+	}
+	if errs["service_uri"] == "" && h.CheckTarget != nil {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+		err := h.CheckTarget(ctx, f.input.ServiceURI)
+		cancel()
+		if err != nil {
+			errs["service_uri"] = "Service URI " + err.Error()
+		}
 	}
 	if existing == nil && errs["name"] == "" {
 		if _, err := h.Store.GetWebhook(c.Request().Context(), reg, f.input.Name); err == nil {

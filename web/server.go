@@ -69,6 +69,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		Store: store, Dispatcher: disp, Log: log, IngestToken: cfg.IngestToken, APIToken: cfg.APIToken,
 		MaxIngestBody: cfg.MaxIngestBody, AllowPrivateTargets: cfg.AllowPrivateTargets,
 		SecureCookies: cfg.TLS(), SessionTTL: cfg.SessionTTL,
+		CheckTarget: func(ctx context.Context, uri string) error {
+			// Only a refusal counts; a name that does not resolve now may
+			// resolve later, and every delivery is checked again at dial time.
+			var te *dispatch.TargetError
+			if err := dispatch.CheckTarget(ctx, uri, cfg.AllowPrivateTargets); errors.As(err, &te) {
+				return te
+			}
+			return nil
+		},
 	})
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
