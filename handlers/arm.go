@@ -7,7 +7,6 @@ package handlers
 // error shape, body decoding, resource ids and paging.
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -67,9 +66,9 @@ const (
 	// clients may ask for 1-100 with $top.
 	armPageSize    = 20
 	armMaxPageSize = 100
-	// Context keys set by ARMAuth.
-	armPrincipalKey = "arm_principal"
-	armRoleKey      = "arm_role"
+	// armBootstrapName names the REGISTRYHOOKS_API_TOKEN caller in the
+	// audit trail ("token:bootstrap").
+	armBootstrapName = "bootstrap"
 )
 
 // ARMError is an error the ARM middleware renders as
@@ -169,22 +168,23 @@ func (h *Handler) ARMAuth() echo.MiddlewareFunc {
 			if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 				return armErr(http.StatusUnauthorized, ARMCodeAuthFailed, "Authentication failed. The 'Authorization' header is not of the form 'Bearer <token>'.")
 			}
-			principal, role := "", ""
+			name, role := "", ""
 			if h.APIToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(h.APIToken)) == 1 {
-				principal, role = "api-token", models.RoleAdmin
+				name, role = armBootstrapName, models.RoleAdmin
 			} else if t, err := h.Store.AuthenticateAPIToken(c.Request().Context(), token); err == nil {
-				principal, role = "token:"+t.Name, t.Role
+				name, role = t.Name, t.Role
 			} else if !errors.Is(err, models.ErrNotFound) && !errors.Is(err, models.ErrTokenRevoked) {
 				return fmt.Errorf("arm: authenticate: %w", err)
 			}
-			if principal == "" {
+			if name == "" {
 				return armErr(http.StatusUnauthorized, ARMCodeInvalidToken, "The access token is invalid or has been revoked.")
 			}
 			if models.RoleRank(role) < models.RoleRank(models.RoleContributor) && !armReadOnly(c.Request()) {
-				return armErr(http.StatusForbidden, ARMCodeAuthorization, "The API token '%s' has the %s role, which may not perform %s on %s.", principal, role, c.Request().Method, c.Request().URL.Path)
+				return armErr(http.StatusForbidden, ARMCodeAuthorization, "The API token '%s' has the %s role, which may not perform %s on %s.", name, role, c.Request().Method, c.Request().URL.Path)
 			}
-			c.Set(armPrincipalKey, principal)
-			c.Set(armRoleKey, role)
+			// actor(c) reads the name, so the audit trail and created_by
+			// say "token:<name>".
+			c.Set(ctxTokenName, name)
 			return next(c)
 		}
 	}
@@ -223,16 +223,6 @@ func (h *Handler) ARMAPIVersion() echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
-}
-
-// armPrincipal names the caller for created_by columns.
-func armPrincipal(c echo.Context) string {
-	p, _ := c.Get(armPrincipalKey).(string)
-	p = "api/" + p
-	if len(p) > 64 {
-		p = p[:64]
-	}
-	return p
 }
 
 // armBind decodes a JSON request body into v. Unknown fields are ignored, as
@@ -374,13 +364,4 @@ func armNextLink(c echo.Context, position string) string {
 func armLocationEqual(a, b string) bool {
 	norm := func(s string) string { return strings.ToLower(strings.ReplaceAll(s, " ", "")) }
 	return norm(a) == norm(b)
-}
-
-// newEventID returns a random (version 4) UUID, the form ACR's event ids take.
-func newEventID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

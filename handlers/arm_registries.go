@@ -126,7 +126,9 @@ func (h *Handler) ARMRegistryCreate(c echo.Context) error {
 		return armErr(http.StatusBadRequest, ARMCodeInvalidContent, "%s", joinFieldErrors(errs))
 	}
 	var r *models.Registry
+	action := "registry.create"
 	if existing != nil {
+		action = "registry.update"
 		r, err = h.Store.UpdateRegistry(ctx, existing.Name, in)
 	} else {
 		r, err = h.Store.CreateRegistry(ctx, in)
@@ -134,6 +136,7 @@ func (h *Handler) ARMRegistryCreate(c echo.Context) error {
 	if err != nil {
 		return h.armRegistryWriteError(err, in)
 	}
+	h.audit(c, actor(c), action, r.Name, "api; sku="+r.SKU)
 	return c.JSON(http.StatusOK, armRegistry(r))
 }
 
@@ -195,6 +198,7 @@ func (h *Handler) ARMRegistryUpdate(c echo.Context) error {
 	if err != nil {
 		return h.armRegistryWriteError(err, in)
 	}
+	h.audit(c, actor(c), "registry.update", r.Name, "api; sku="+r.SKU)
 	return c.JSON(http.StatusOK, armRegistry(r))
 }
 
@@ -214,7 +218,7 @@ func (h *Handler) ARMRegistryDelete(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	h.Log.Info("arm: registry deleted", "registry", r.Name, "principal", armPrincipal(c))
+	h.audit(c, actor(c), "registry.delete", r.Name, "api")
 	return c.NoContent(http.StatusOK)
 }
 

@@ -203,8 +203,12 @@ func TestARMAuth(t *testing.T) {
 		t.Fatalf("portal token create: %d %s", r.status, r.raw)
 	}
 	w, err := b.store.GetWebhook(b.ctx, b.reg, "byportaltoken")
-	if err != nil || w.CreatedBy != "api/token:ci" {
+	if err != nil || w.CreatedBy != "token:ci" {
 		t.Fatalf("created by %q, %v", w.CreatedBy, err)
+	}
+	entries, _, err := b.store.ListAudit(b.ctx, 0, 10)
+	if err != nil || len(entries) != 1 || entries[0].Actor != "token:ci" || entries[0].Action != "webhook.create" || entries[0].Target != "myregistry/byportaltoken" {
+		t.Fatalf("audit trail %+v, %v", entries, err)
 	}
 	reader, tok, err := b.store.CreateAPIToken(b.ctx, "dashboard", models.RoleReader, "admin")
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/registryhooks/registryhooks/models"
@@ -20,17 +19,11 @@ func (h *Handler) ARMWebhookPing(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	id := newEventID()
-	payload, _ := json.Marshal(map[string]string{
-		"id": id, "timestamp": h.Store.Now().UTC().Format(time.RFC3339Nano), "action": models.ActionPing,
-	})
-	ev := &models.Event{ID: id, RegistryID: r.ID, Action: models.ActionPing, Source: "ping", Payload: payload}
-	if _, err := h.Store.QueuePing(c.Request().Context(), w, ev); err != nil {
+	id, err := h.queuePing(c.Request().Context(), r, w)
+	if err != nil {
 		return err
 	}
-	if h.Dispatcher != nil {
-		h.Dispatcher.Kick()
-	}
+	h.audit(c, actor(c), "webhook.ping", r.Name+"/"+w.Name, "api; event "+id)
 	return c.JSON(http.StatusOK, map[string]string{"id": id})
 }
 

@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -151,11 +152,12 @@ func (h *Handler) ARMWebhookCreate(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		h.audit(c, actor(c), "webhook.update", r.Name+"/"+w.Name, "api put; actions="+strings.Join(in.Actions, ",")+" status="+in.Status)
 		return c.JSON(http.StatusOK, armWebhook(r, w))
 	case !errors.Is(err, models.ErrNotFound):
 		return err
 	}
-	w, err := h.Store.CreateWebhook(ctx, r, in, armPrincipal(c))
+	w, err := h.Store.CreateWebhook(ctx, r, in, actor(c))
 	switch {
 	case errors.Is(err, models.ErrQuotaExceeded):
 		return armQuotaExceeded(r)
@@ -164,7 +166,7 @@ func (h *Handler) ARMWebhookCreate(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	h.Log.Info("arm: webhook created", "registry", r.Name, "webhook", w.Name, "principal", armPrincipal(c))
+	h.audit(c, actor(c), "webhook.create", r.Name+"/"+w.Name, "api; actions="+strings.Join(in.Actions, ","))
 	return c.JSON(http.StatusOK, armWebhook(r, w))
 }
 
@@ -231,6 +233,7 @@ func (h *Handler) ARMWebhookUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	h.audit(c, actor(c), "webhook.update", r.Name+"/"+w.Name, "api patch; actions="+strings.Join(in.Actions, ",")+" status="+in.Status)
 	return c.JSON(http.StatusOK, armWebhook(r, w))
 }
 
@@ -250,6 +253,6 @@ func (h *Handler) ARMWebhookDelete(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	h.Log.Info("arm: webhook deleted", "registry", r.Name, "webhook", w.Name, "principal", armPrincipal(c))
+	h.audit(c, actor(c), "webhook.delete", r.Name+"/"+w.Name, "api")
 	return c.NoContent(http.StatusOK)
 }
