@@ -106,8 +106,8 @@ func writeARMError(c echo.Context, e *ARMError) error {
 // ARMErrors renders every error of the ARM routes in ARM's shape: an
 // *ARMError as it is, echo's own errors (no route, method not allowed, body
 // too large) mapped to a code, anything else as a 500 whose cause is logged
-// and not shown. It goes first in the ARM group, so it sees the errors of
-// the other ARM middleware too.
+// and not shown. It goes before the other ARM middleware, so it sees their
+// errors too.
 func (h *Handler) ARMErrors() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
