@@ -179,8 +179,8 @@ func (h *Handler) ARMAuth() echo.MiddlewareFunc {
 			if name == "" {
 				return armErr(http.StatusUnauthorized, ARMCodeInvalidToken, "The access token is invalid or has been revoked.")
 			}
-			if models.RoleRank(role) < models.RoleRank(models.RoleContributor) && !armReadOnly(c.Request()) {
-				return armErr(http.StatusForbidden, ARMCodeAuthorization, "The API token '%s' has the %s role, which may not perform %s on %s.", name, role, c.Request().Method, c.Request().URL.Path)
+			if need := armRoleNeeded(c); models.RoleRank(role) < models.RoleRank(need) {
+				return armErr(http.StatusForbidden, ARMCodeAuthorization, "The API token '%s' has the %s role; %s on %s needs the %s role.", name, role, c.Request().Method, c.Request().URL.Path, need)
 			}
 			// actor(c) reads the name, so the audit trail and created_by
 			// say "token:<name>".
@@ -188,6 +188,19 @@ func (h *Handler) ARMAuth() echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// armRoleNeeded is the least role a request needs, as in the portal:
+// reading (and listEvents) is for Readers, webhook changes and pings for
+// Contributors, registry changes for Admins.
+func armRoleNeeded(c echo.Context) string {
+	switch {
+	case armReadOnly(c.Request()):
+		return models.RoleReader
+	case strings.Contains(c.Path(), "/webhooks"):
+		return models.RoleContributor
+	}
+	return models.RoleAdmin
 }
 
 func armReadOnly(r *http.Request) bool {

@@ -222,6 +222,12 @@ func TestARMAuth(t *testing.T) {
 	}
 	expectError(t, b.callAs(reader, "POST", regPath+"/webhooks/byportaltoken/getCallbackConfig", nil), 403, ARMCodeAuthorization)
 	expectError(t, b.callAs(reader, "DELETE", regPath+"/webhooks/byportaltoken", nil), 403, ARMCodeAuthorization)
+	// Registries are the Admins': a Contributor token may not change them.
+	expectError(t, b.callAs(contrib, "DELETE", regPath, nil), 403, ARMCodeAuthorization)
+	expectError(t, b.callAs(contrib, "PATCH", regPath, map[string]any{"sku": map[string]string{"name": "Basic"}}), 403, ARMCodeAuthorization)
+	if r := b.callAs(contrib, "GET", regPath, nil); r.status != 200 {
+		t.Fatalf("contributor get registry: %d %s", r.status, r.raw)
+	}
 	if err := b.store.RevokeAPIToken(b.ctx, tok.ID); err != nil {
 		t.Fatal(err)
 	}
