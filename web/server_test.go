@@ -806,3 +806,71 @@ func TestPortalPagesRender(t *testing.T) {
 		})
 	}
 }
+
+func TestWebhookEditAndStatus(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.webhook("hook1")
+	c := b.admin()
+	// The edit form comes filled in (secrets included, for Contributors).
+	form := c.get("/registries/myregistry/webhooks/hook1/edit")
+	wantCode(t, form, http.StatusOK)
+	wantBody(t, form, "X-Secret: s3cret")
+	wantBody(t, form, `action="/registries/myregistry/webhooks/hook1"`)
+
+	tests := []struct {
+		name string
+		form url.Values
+		code int
+		msg  string
+	}{
+		{"invalid scope", url.Values{"name": {"hook1"}, "service_uri": {"https://example.com/new"}, "actions": {"push"}, "scope": {"foo:"}}, http.StatusUnprocessableEntity, "has an empty tag"},
+		{"no actions", url.Values{"name": {"hook1"}, "service_uri": {"https://example.com/new"}}, http.StatusUnprocessableEntity, "select at least one action"},
+		{"valid; the name cannot change", url.Values{"name": {"renamed1"}, "service_uri": {"https://example.com/new"}, "actions": {"delete"}, "status": {"disabled"}, "scope": {"foo:*"}}, http.StatusSeeOther, ""},
+	}
+	for _, tt := range tests {
+		r := c.post("/registries/myregistry/webhooks/hook1", tt.form, true)
+		if r.code != tt.code {
+			t.Fatalf("%s: status %d, want %d", tt.name, r.code, tt.code)
+		}
+		if tt.msg != "" {
+			wantBody(t, r, tt.msg)
+			w, _ := b.store.GetWebhook(b.ctx, b.reg, "hook1")
+			if w.ServiceURI != "http://127.0.0.1:9/hook" {
+				t.Fatalf("%s: saved anyway: %q", tt.name, w.ServiceURI)
+			}
+		}
+	}
+	w, err := b.store.GetWebhook(b.ctx, b.reg, "hook1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.ServiceURI != "https://example.com/new" || w.Status != models.StatusDisabled || w.Scope != "foo:*" ||
+		strings.Join(w.Actions(), ",") != "delete" || len(w.Headers) != 0 {
+		t.Fatalf("after edit: %+v", w)
+	}
+	if _, err := b.store.GetWebhook(b.ctx, b.reg, "renamed1"); !errors.Is(err, models.ErrNotFound) {
+		t.Fatalf("the edit renamed the webhook: %v", err)
+	}
+
+	statuses := []struct {
+		status string
+		code   int
+		want   string
+	}{
+		{"enabled", http.StatusSeeOther, models.StatusEnabled},
+		{"bogus", http.StatusBadRequest, models.StatusEnabled},
+		{"", http.StatusBadRequest, models.StatusEnabled},
+		{"disabled", http.StatusSeeOther, models.StatusDisabled},
+	}
+	for _, tt := range statuses {
+		r := c.post("/registries/myregistry/webhooks/hook1/status", url.Values{"status": {tt.status}}, true)
+		if r.code != tt.code {
+			t.Fatalf("status %q: %d, want %d", tt.status, r.code, tt.code)
+		}
+		w, _ := b.store.GetWebhook(b.ctx, b.reg, "hook1")
+		if w.Status != tt.want {
+			t.Fatalf("status %q: stored %q, want %q", tt.status, w.Status, tt.want)
+		}
+	}
+}

@@ -1,0 +1,370 @@
+import { expect, test, type Locator, type Page } from '@playwright/test';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { ADMIN_PASSWORD } from './global-setup';
+
+// The portal as a person uses it, found by role and accessible name (the
+// names are fixed in interfaces.md). The tests share one server and one
+// database, so they run in order: later ones use what earlier ones made.
+test.describe.configure({ mode: 'serial' });
+
+const base = () => {
+  const url = process.env.RH_BASE_URL;
+  if (!url) throw new Error('RH_BASE_URL is not set: run through playwright.config.ts (globalSetup)');
+  return url;
+};
+const shots = path.resolve(__dirname, '..', 'docs', 'screenshots');
+
+const HOOK = 'buildhook1';
+const HOOK404 = 'missinghook1';
+const SECRET = 'Bearer e2e-secret-value';
+
+// A webhook receiver on loopback: it records every request and answers with
+// the status and JSON body it was made with.
+type Received = { method: string; url: string; headers: http.IncomingHttpHeaders; body: string };
+type Receiver = { url: string; received: Received[]; close: () => Promise<void> };
+
+function startReceiver(status: number, body: unknown): Promise<Receiver> {
+  const received: Received[] = [];
+  const srv = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      res.writeHead(status, { 'Content-Type': 'application/json', 'X-Receiver': 'e2e' });
+      res.end(JSON.stringify(body));
+    });
+  });
+  return new Promise((resolve) => {
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      resolve({
+        url: `http://127.0.0.1:${port}/hooks/registry`,
+        received,
+        close: () => new Promise<void>((r) => srv.close(() => r())),
+      });
+    });
+  });
+}
+
+let ok: Receiver;
+let missing: Receiver;
+
+test.beforeAll(async () => {
+  ok = await startReceiver(200, { received: true, note: 'thanks' });
+  missing = await startReceiver(404, { error: 'no such hook' });
+});
+
+test.afterAll(async () => {
+  await ok?.close();
+  await missing?.close();
+});
+
+async function signIn(page: Page, username: string, password: string) {
+  await page.goto(base() + '/login');
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).not.toHaveURL(/\/login/);
+}
+
+async function openBlade(page: Page) {
+  // The main navigation's link (a webhook's page also has a breadcrumb to the blade).
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Webhooks', exact: true }).click();
+  await expect(page.getByRole('heading', { name: 'Webhooks', level: 1 })).toBeVisible();
+}
+
+// The cell of the given column in a row, by the column header's name.
+async function cell(table: Locator, row: Locator, column: string): Promise<Locator> {
+  const headers = await table.getByRole('columnheader').allInnerTexts();
+  const i = headers.findIndex((h) => h.trim().toLowerCase() === column.toLowerCase());
+  expect(i, `column ${column} in ${headers.join(', ')}`).toBeGreaterThanOrEqual(0);
+  return row.getByRole('cell').nth(i);
+}
+
+// The message an invalid field points at through aria-describedby.
+async function expectInvalid(field: Locator, message: string | RegExp) {
+  await expect(field).toHaveAttribute('aria-invalid', 'true');
+  const ids = ((await field.getAttribute('aria-describedby')) ?? '').split(/\s+/).filter(Boolean);
+  expect(ids.length).toBeGreaterThan(0);
+  const page = field.page();
+  const described = page.locator(ids.map((id) => `[id="${id}"]`).join(', ')).filter({ hasText: message });
+  await expect(described).toBeVisible();
+}
+
+async function expectValid(field: Locator, oldMessage: string | RegExp) {
+  await expect(field).not.toHaveAttribute('aria-invalid', 'true');
+  const ids = ((await field.getAttribute('aria-describedby')) ?? '').split(/\s+/).filter(Boolean);
+  const page = field.page();
+  await expect(page.locator(ids.map((id) => `[id="${id}"]`).join(', ')).filter({ hasText: oldMessage })).toHaveCount(0);
+}
+
+test('sign in: a wrong password is refused, the right one lets admin in', async ({ page }) => {
+  await page.goto(base() + '/');
+  await expect(page).toHaveURL(/\/login/);
+  await page.getByLabel('Username').fill('admin');
+  await page.getByLabel('Password').fill('not-the-password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByText('Invalid username or password.')).toBeVisible();
+  await expect(page.getByLabel('Username')).toHaveValue('admin');
+
+  await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).not.toHaveURL(/\/login/);
+  await expect(page.getByRole('link', { name: 'Webhooks', exact: true })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Sign out' })).toBeVisible();
+});
+
+test('the Webhooks blade: heading, Add, columns, empty state', async ({ page }) => {
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await openBlade(page);
+  await expect(page).toHaveURL(/\/registries\/myregistry\/webhooks$/);
+  await expect(page.getByRole('link', { name: 'Add' })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Refresh' }).or(page.getByRole('link', { name: 'Refresh' }))).toBeVisible();
+  const table = page.getByRole('table');
+  for (const name of ['Name', 'Status', 'Scope', 'Actions', 'HTTP status']) {
+    await expect(table.getByRole('columnheader', { name, exact: true })).toBeVisible();
+  }
+  await expect(page.getByText('No webhooks yet')).toBeVisible();
+});
+
+test('add a webhook: inline validation, server-side errors, then success', async ({ page }) => {
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await openBlade(page);
+  await page.getByRole('link', { name: 'Add' }).click();
+  await expect(page.getByRole('heading', { name: 'Add webhook' })).toBeVisible();
+
+  const name = page.getByLabel('Webhook name');
+  const uri = page.getByLabel('Service URI');
+  const headers = page.getByLabel('Custom headers');
+  const scope = page.getByLabel('Scope');
+  const actions = page.getByRole('group', { name: 'Actions' });
+  await expect(page.getByRole('group', { name: 'Status' }).getByLabel('enabled')).toBeChecked();
+  for (const a of ['push', 'delete', 'quarantine', 'chart_push', 'chart_delete']) {
+    await expect(actions.getByLabel(a, { exact: true })).toBeVisible();
+  }
+
+  // A bad name, and leave the field: the message appears before any submit.
+  await name.fill('ab');
+  await name.blur();
+  await expectInvalid(name, /5-50 characters/);
+  // Fixed: the message goes.
+  await name.fill(HOOK);
+  await name.blur();
+  await expectValid(name, /5-50 characters/);
+
+  await uri.fill('ftp://example.com/hook');
+  await uri.blur();
+  await expectInvalid(uri, /http or https/);
+
+  await headers.fill('X-Token ' + SECRET);
+  await headers.blur();
+  await expectInvalid(headers, /colon is missing/);
+
+  await scope.fill('Foo:');
+  await scope.blur();
+  await expectInvalid(scope, /empty tag/);
+
+  // push is checked by default; with no action at all the group says so.
+  await expect(actions.getByLabel('push', { exact: true })).toBeChecked();
+  await actions.getByLabel('push', { exact: true }).uncheck();
+  await expectInvalid(actions, /at least one action/);
+
+  // Submitting anyway: the server says the same, and saves nothing.
+  await page.getByRole('button', { name: 'Create' }).click();
+  await expect(page.getByRole('heading', { name: 'Add webhook' })).toBeVisible();
+  await expectInvalid(page.getByLabel('Service URI'), /http or https/);
+  await expectInvalid(page.getByLabel('Custom headers'), /colon is missing/);
+  await expectInvalid(page.getByLabel('Scope'), /empty tag/);
+  await expectInvalid(page.getByRole('group', { name: 'Actions' }), /at least one action/);
+  await expect(page.getByLabel('Webhook name')).toHaveValue(HOOK); // values kept
+  await expect(page.getByLabel('Webhook name')).not.toHaveAttribute('aria-invalid', 'true');
+
+  // Make it right.
+  await page.getByLabel('Service URI').fill(ok.url);
+  await page.getByLabel('Service URI').blur();
+  await expectValid(page.getByLabel('Service URI'), /http or https/);
+  await page.getByLabel('Custom headers').fill(`X-Token: ${SECRET}\n\nX-Team: platform`);
+  await page.getByLabel('Custom headers').blur();
+  await expectValid(page.getByLabel('Custom headers'), /colon is missing/);
+  await page.getByLabel('Scope').fill('team/app:*');
+  await page.getByLabel('Scope').blur();
+  await expectValid(page.getByLabel('Scope'), /empty tag/);
+  await page.getByRole('group', { name: 'Actions' }).getByLabel('push', { exact: true }).check();
+  await expectValid(page.getByRole('group', { name: 'Actions' }), /at least one action/);
+  await page.getByRole('group', { name: 'Actions' }).getByLabel('delete', { exact: true }).check();
+  await page.getByRole('button', { name: 'Create' }).click();
+
+  await expect(page).toHaveURL(/\/registries\/myregistry\/webhooks$/);
+  await expect(page.getByRole('heading', { name: 'Webhooks', level: 1 })).toBeVisible();
+  const link = page.getByRole('table').getByRole('link', { name: HOOK });
+  await expect(link).toBeVisible();
+  const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: HOOK }) });
+  await expect(row).toContainText('enabled');
+  await expect(row).toContainText('team/app:*');
+  await expect(row).toContainText('push, delete');
+  // Only the one good submit saved anything.
+  await expect(page.getByRole('table').getByRole('link')).toHaveCount(1);
+});
+
+test('Ping: the HTTP status cell shows the receiver\'s answer without a reload; the event shows request and response', async ({ page }) => {
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await openBlade(page);
+  await page.getByRole('link', { name: HOOK }).click();
+  await expect(page.getByRole('heading', { name: HOOK })).toBeVisible();
+  // Secrets are masked on the page.
+  await expect(page.getByText('X-Token: ******')).toBeVisible();
+  await expect(page.getByText(SECRET)).toHaveCount(0);
+
+  await page.evaluate(() => { (window as unknown as { __noReload: string }).__noReload = 'still here'; });
+  await page.getByRole('button', { name: 'Ping' }).click();
+
+  const events = page.getByRole('table').filter({ has: page.getByRole('columnheader', { name: 'Event ID' }) });
+  for (const name of ['Event ID', 'Action', 'Timestamp', 'HTTP status']) {
+    await expect(events.getByRole('columnheader', { name, exact: true })).toBeVisible();
+  }
+  const row = events.getByRole('row').filter({ hasText: 'ping' });
+  await expect(row).toHaveCount(1);
+  await expect(await cell(events, row, 'HTTP status')).toHaveText('200 OK', { timeout: 15_000 });
+  expect(await page.evaluate(() => (window as unknown as { __noReload?: string }).__noReload)).toBe('still here');
+
+  // The receiver got the ping: a POST with JSON {"action":"ping","id":...}
+  // and the custom headers.
+  expect(ok.received).toHaveLength(1);
+  const got = ok.received[0];
+  expect(got.method).toBe('POST');
+  expect(got.url).toBe('/hooks/registry');
+  expect(got.headers['content-type']).toMatch(/application\/json/);
+  expect(got.headers['x-token']).toBe(SECRET);
+  expect(got.headers['x-team']).toBe('platform');
+  const payload = JSON.parse(got.body);
+  expect(payload.action).toBe('ping');
+  expect(typeof payload.id).toBe('string');
+  expect(payload.id.length).toBeGreaterThan(0);
+
+  // The row is that event, and its Event ID opens the detail.
+  const eventLink = row.getByRole('link', { name: payload.id });
+  await expect(eventLink).toBeVisible();
+  await eventLink.click();
+  const requestTab = page.getByRole('tab', { name: 'Request' });
+  const responseTab = page.getByRole('tab', { name: 'Response' });
+  await expect(requestTab).toHaveAttribute('aria-selected', 'true');
+  await expect(responseTab).toHaveAttribute('aria-selected', 'false');
+  const reqPanel = page.getByRole('tabpanel', { name: 'Request' });
+  await expect(reqPanel).toBeVisible();
+  await expect(reqPanel).toContainText('POST');
+  await expect(reqPanel).toContainText(ok.url);
+  await expect(reqPanel.getByRole('row', { name: /X-Token/ })).toContainText('******');
+  await expect(reqPanel).not.toContainText(SECRET);
+  await expect(reqPanel.getByRole('row', { name: /X-Team/ })).toBeVisible();
+  // Pretty-printed: one key per line, indented.
+  await expect(reqPanel.locator('pre')).toContainText(`{\n  "id": "${payload.id}",`);
+  await expect(reqPanel.locator('pre')).toContainText('"action": "ping"');
+
+  await responseTab.click();
+  await expect(responseTab).toHaveAttribute('aria-selected', 'true');
+  const resPanel = page.getByRole('tabpanel', { name: 'Response' });
+  await expect(resPanel).toBeVisible();
+  await expect(reqPanel).toBeHidden();
+  await expect(resPanel).toContainText('200 OK');
+  await expect(resPanel.getByRole('row', { name: /X-Receiver/ })).toContainText('e2e');
+  await expect(resPanel.locator('pre')).toContainText('{\n  "received": true,\n  "note": "thanks"\n}');
+
+  // Keyboard: arrow keys move between the tabs.
+  await page.keyboard.press('ArrowLeft');
+  await expect(requestTab).toHaveAttribute('aria-selected', 'true');
+  await expect(reqPanel).toBeVisible();
+
+  await page.screenshot({ path: path.join(shots, 'webhook.png'), fullPage: true });
+});
+
+test('Ping against a receiver that answers 404 shows 404 Not Found', async ({ page }) => {
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await openBlade(page);
+  await page.getByRole('link', { name: 'Add' }).click();
+  await page.getByLabel('Webhook name').fill(HOOK404);
+  await page.getByLabel('Service URI').fill(missing.url);
+  await page.getByRole('group', { name: 'Actions' }).getByLabel('push', { exact: true }).check();
+  await page.getByRole('group', { name: 'Status' }).getByLabel('disabled').check();
+  await page.getByRole('button', { name: 'Create' }).click();
+  await expect(page).toHaveURL(/\/webhooks$/);
+
+  await page.getByRole('link', { name: HOOK404 }).click();
+  await expect(page.getByRole('heading', { name: HOOK404 })).toBeVisible();
+  await page.evaluate(() => { (window as unknown as { __noReload: string }).__noReload = 'still here'; });
+  await page.getByRole('button', { name: 'Ping' }).click();
+  const events = page.getByRole('table').filter({ has: page.getByRole('columnheader', { name: 'Event ID' }) });
+  const row = events.getByRole('row').filter({ hasText: 'ping' });
+  await expect(await cell(events, row, 'HTTP status')).toContainText('404 Not Found', { timeout: 15_000 });
+  expect(await page.evaluate(() => (window as unknown as { __noReload?: string }).__noReload)).toBe('still here');
+  expect(missing.received.length).toBeGreaterThanOrEqual(1);
+  expect(JSON.parse(missing.received[0].body).action).toBe('ping');
+
+  // The blade shows each webhook's last HTTP status.
+  await openBlade(page);
+  const blade = page.getByRole('table');
+  const okRow = blade.getByRole('row').filter({ has: page.getByRole('link', { name: HOOK }) });
+  const missingRow = blade.getByRole('row').filter({ has: page.getByRole('link', { name: HOOK404 }) });
+  await expect(await cell(blade, okRow, 'HTTP status')).toHaveText('200 OK');
+  await expect(await cell(blade, missingRow, 'HTTP status')).toContainText('404 Not Found');
+  await expect(await cell(blade, missingRow, 'Status')).toHaveText('disabled');
+  await expect(await cell(blade, missingRow, 'Scope')).toHaveText('all events');
+  await page.screenshot({ path: path.join(shots, 'blade.png'), fullPage: true });
+});
+
+test('a Reader sees the webhooks but cannot Add, Ping or Delete', async ({ page }) => {
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await page.getByRole('link', { name: 'Users' }).click();
+  await expect(page.getByRole('heading', { name: 'Users' })).toBeVisible();
+  await page.getByLabel('New username').fill('viewer1');
+  await page.getByLabel('Initial password').fill('viewer-password-1');
+  await page.getByLabel('Role', { exact: true }).selectOption('Reader');
+  await page.getByRole('button', { name: 'Add user' }).click();
+  await expect(page.getByRole('row').filter({ hasText: 'viewer1' })).toBeVisible();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/login/);
+
+  await signIn(page, 'viewer1', 'viewer-password-1');
+  await openBlade(page);
+  await expect(page.getByRole('link', { name: HOOK })).toBeVisible();
+  await expect(page.getByRole('link', { name: 'Add' })).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Add' })).toHaveCount(0);
+  await expect(page.getByRole('link', { name: 'Users' })).toHaveCount(0);
+  await page.getByRole('link', { name: HOOK }).click();
+  await expect(page.getByRole('heading', { name: HOOK })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Ping' })).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Delete' })).toHaveCount(0);
+  await expect(page.getByRole('link', { name: 'Edit' })).toHaveCount(0);
+  // The events are there to read.
+  await expect(page.getByRole('row').filter({ hasText: 'ping' })).toHaveCount(1);
+});
+
+test('Delete asks for confirmation, then the webhook leaves the blade', async ({ page }) => {
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await openBlade(page);
+  await page.getByRole('link', { name: HOOK404 }).click();
+  await expect(page.getByRole('heading', { name: HOOK404 })).toBeVisible();
+
+  // Cancel first: nothing happens.
+  await page.getByRole('button', { name: 'Delete' }).click();
+  const dialog = page.getByRole('dialog');
+  await expect(dialog).toBeVisible();
+  await expect(dialog).toContainText(HOOK404);
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await expect(dialog).toBeHidden();
+  await expect(page.getByRole('heading', { name: HOOK404 })).toBeVisible();
+
+  await page.getByRole('button', { name: 'Delete' }).click();
+  await expect(dialog).toBeVisible();
+  await dialog.getByRole('button', { name: 'Delete' }).click();
+
+  await expect(page).toHaveURL(/\/registries\/myregistry\/webhooks$/);
+  await expect(page.getByRole('heading', { name: 'Webhooks', level: 1 })).toBeVisible();
+  await expect(page.getByRole('link', { name: HOOK404 })).toHaveCount(0);
+  await expect(page.getByRole('link', { name: HOOK })).toBeVisible();
+  await expect(page.getByRole('status')).toContainText(`Webhook ${HOOK404} deleted.`);
+  // Its page is gone too.
+  const res = await page.request.get(`${base()}/registries/myregistry/webhooks/${HOOK404}`);
+  expect(res.status()).toBe(404);
+});
