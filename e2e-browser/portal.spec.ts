@@ -340,6 +340,53 @@ test('a Reader sees the webhooks but cannot Add, Ping or Delete', async ({ page 
   await expect(page.getByRole('row').filter({ hasText: 'ping' })).toHaveCount(1);
 });
 
+// A port nothing listens on, and a receiver slower than --delivery-timeout (3s).
+function deadURL(): Promise<string> {
+  const srv = http.createServer();
+  return new Promise((resolve) => {
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(`http://127.0.0.1:${port}/gone`));
+    });
+  });
+}
+
+async function addWebhook(page: Page, name: string, uri: string) {
+  await openBlade(page);
+  await page.getByRole('link', { name: 'Add' }).click();
+  await page.getByLabel('Webhook name').fill(name);
+  await page.getByLabel('Service URI').fill(uri);
+  await page.getByRole('button', { name: 'Create' }).click();
+  await expect(page.getByRole('link', { name })).toBeVisible();
+}
+
+async function pingAndReadStatus(page: Page, name: string, expected: RegExp) {
+  await openBlade(page);
+  await page.getByRole('link', { name }).click();
+  await expect(page.getByRole('heading', { name })).toBeVisible();
+  await page.getByRole('button', { name: 'Ping' }).click();
+  const events = page.getByRole('table').filter({ has: page.getByRole('columnheader', { name: 'Event ID' }) });
+  const row = events.getByRole('row').filter({ hasText: 'ping' });
+  await expect(await cell(events, row, 'HTTP status')).toContainText(expected, { timeout: 15_000 });
+}
+
+test('Ping shows a refused connection in words and a timeout as 504 Gateway Timeout', async ({ page }) => {
+  const slow = http.createServer((_req, res) => {
+    setTimeout(() => { res.writeHead(200); res.end('late'); }, 6_000).unref();
+  });
+  await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+  try {
+    await signIn(page, 'admin', ADMIN_PASSWORD);
+    await addWebhook(page, 'refusedhook1', await deadURL());
+    await addWebhook(page, 'slowhook1', `http://127.0.0.1:${(slow.address() as AddressInfo).port}/slow`);
+    await pingAndReadStatus(page, 'refusedhook1', /connection refused/);
+    await pingAndReadStatus(page, 'slowhook1', /504 Gateway Timeout/);
+  } finally {
+    slow.closeAllConnections();
+    await new Promise<void>((r) => slow.close(() => r()));
+  }
+});
+
 test('Delete asks for confirmation, then the webhook leaves the blade', async ({ page }) => {
   await signIn(page, 'admin', ADMIN_PASSWORD);
   await openBlade(page);
