@@ -1,0 +1,305 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// The queries of the dispatcher: claim open deliveries with a lease, load
+// what an attempt needs, write attempt results in batches, release leases
+// and prune old events. They keep write transactions short because the
+// store's write pool has a single connection that ingest shares.
+
+// ClaimedDelivery is one delivery the dispatcher leased. Attempt is the
+// number of the attempt about to be made (1 for the first).
+type ClaimedDelivery struct {
+	ID        uint
+	EventID   string
+	WebhookID uint
+	Attempt   int
+}
+
+// ClaimOptions bound one claim.
+type ClaimOptions struct {
+	// Now is the dispatcher's clock reading; rows with available_at <= Now
+	// are due (pending rows whose retry time came, and in-flight rows whose
+	// lease expired).
+	Now time.Time
+	// Lease is how long the claimed rows stay invisible to other claims.
+	Lease time.Duration
+	// Limit caps the rows claimed.
+	Limit int
+	// PerWebhook caps the rows in flight per webhook, counting Busy.
+	PerWebhook int
+	// Busy counts the deliveries of each webhook the caller has in flight
+	// already. Webhooks at PerWebhook are skipped entirely, so a slow
+	// endpoint's backlog never takes the slots of the others.
+	Busy map[uint]int
+}
+
+// claimSQL leases due deliveries in one statement. The innermost select
+// walks the partial index idx_delivery_open (state < 2, available_at) in due
+// order; the window keeps at most the free capacity of each webhook.
+const claimSQL = `UPDATE deliveries SET state = 1, attempts = attempts + 1, available_at = ?, updated_at = ?
+WHERE id IN (
+  SELECT id FROM (
+    SELECT id, available_at, webhook_id,
+      ROW_NUMBER() OVER (PARTITION BY webhook_id ORDER BY available_at, id) AS rn
+    FROM (
+      SELECT id, available_at, webhook_id FROM deliveries INDEXED BY idx_delivery_open
+      WHERE state < 2 AND available_at <= ?
+        AND webhook_id NOT IN (SELECT value FROM json_each(?))
+      ORDER BY available_at, id LIMIT ?
+    )
+  )
+  WHERE rn <= ? - COALESCE((SELECT value FROM json_each(?) WHERE key = CAST(webhook_id AS TEXT)), 0)
+  ORDER BY available_at, id LIMIT ?
+)
+RETURNING id, event_id, webhook_id, attempts`
+
+// ClaimDeliveries leases up to opt.Limit due deliveries: they move to
+// DeliveryInFlight, their attempt count goes up by one and available_at
+// becomes the lease expiry, so a crashed dispatcher's rows come back by
+// themselves. Memory stays bounded whatever the backlog: only Limit rows are
+// read.
+func (s *Store) ClaimDeliveries(ctx context.Context, opt ClaimOptions) ([]ClaimedDelivery, error) {
+	if opt.Limit <= 0 {
+		return nil, nil
+	}
+	full := []uint{}
+	busy := map[string]int{}
+	for id, n := range opt.Busy {
+		if n >= opt.PerWebhook {
+			full = append(full, id)
+		} else if n > 0 {
+			busy[strconv.FormatUint(uint64(id), 10)] = n
+		}
+	}
+	fullJSON, _ := json.Marshal(full)
+	busyJSON, _ := json.Marshal(busy)
+	now := opt.Now.UnixNano()
+	// Scan a few times the limit so one webhook's backlog at the head of the
+	// queue does not hide the others' due rows.
+	scan := opt.Limit * 4
+	if scan < 256 {
+		scan = 256
+	}
+	var out []ClaimedDelivery
+	rows, err := s.db.WithContext(ctx).Raw(claimSQL, opt.Now.Add(opt.Lease).UnixNano(), now, now,
+		string(fullJSON), scan, opt.PerWebhook, string(busyJSON), opt.Limit).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("store: claim deliveries: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c ClaimedDelivery
+		if err := rows.Scan(&c.ID, &c.EventID, &c.WebhookID, &c.Attempt); err != nil {
+			return nil, fmt.Errorf("store: claim deliveries: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: claim deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// EventPayload is what an attempt sends.
+type EventPayload struct {
+	ID      string
+	Action  string
+	Payload []byte
+}
+
+// EventPayloads returns the action and payload of the given events, keyed by
+// id. Events deleted meanwhile are absent.
+func (s *Store) EventPayloads(ctx context.Context, ids []string) (map[string]EventPayload, error) {
+	out := make(map[string]EventPayload, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	b, _ := json.Marshal(ids)
+	var rows []EventPayload
+	if err := s.rdb.WithContext(ctx).Raw(`SELECT id, action, payload FROM events WHERE id IN (SELECT value FROM json_each(?))`, string(b)).
+		Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("store: load %d event payloads: %w", len(ids), err)
+	}
+	for _, r := range rows {
+		out[r.ID] = r
+	}
+	return out, nil
+}
+
+// WebhookStamps returns the UpdatedAt of the given webhooks, keyed by id, so
+// the dispatcher can tell whether its decrypted copy is stale. Deleted
+// webhooks are absent.
+func (s *Store) WebhookStamps(ctx context.Context, ids []uint) (map[uint]time.Time, error) {
+	out := make(map[uint]time.Time, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		ID        uint
+		UpdatedAt time.Time
+	}
+	if err := s.rdb.WithContext(ctx).Model(&Webhook{}).Select("id", "updated_at").Where("id IN ?", ids).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("store: webhook stamps: %w", err)
+	}
+	for _, r := range rows {
+		out[r.ID] = r.UpdatedAt
+	}
+	return out, nil
+}
+
+// AttemptResult is one finished attempt and what becomes of its delivery.
+type AttemptResult struct {
+	Attempt Attempt
+	// State is the delivery's new state: DeliveryPending (retry at
+	// AvailableAt), DeliverySucceeded or DeliveryFailed.
+	State       int
+	AvailableAt time.Time
+	UpdatedAt   time.Time
+}
+
+const insertAttemptSQL = `INSERT INTO attempts (delivery_id, webhook_id, event_id, number, request_uri, request_headers,
+  status_code, reason_phrase, response_headers, response_body, truncated, error, duration_ms, started_at)
+  SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?)`
+
+const finishDeliverySQL = `UPDATE deliveries SET state = ?, available_at = ?, last_status_code = ?, last_reason = ?,
+  last_error = ?, last_duration_ms = ?, updated_at = ? WHERE id = ?`
+
+// RecordAttempts writes a batch of attempt results and the matching
+// delivery updates in one transaction. A delivery deleted meanwhile (its
+// webhook was deleted) is skipped silently.
+func (s *Store) RecordAttempts(ctx context.Context, results []AttemptResult) error {
+	if len(results) == 0 {
+		return nil
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for i := range results {
+			r := &results[i]
+			a := &r.Attempt
+			if err := tx.Exec(insertAttemptSQL, a.DeliveryID, a.WebhookID, a.EventID, a.Number, a.RequestURI, a.RequestHeaders,
+				a.StatusCode, a.ReasonPhrase, a.ResponseHeaders, a.ResponseBody, a.Truncated, a.Error, a.DurationMS, a.StartedAt,
+				a.DeliveryID).Error; err != nil {
+				return err
+			}
+			if err := tx.Exec(finishDeliverySQL, r.State, r.AvailableAt.UnixNano(), a.StatusCode, truncate(a.ReasonPhrase, 128),
+				truncate(a.Error, 1024), a.DurationMS, r.UpdatedAt.UnixNano(), a.DeliveryID).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: record %d attempts: %w", len(results), err)
+	}
+	return nil
+}
+
+// ReleaseDeliveries gives leased deliveries back unattempted (a graceful
+// stop cancelled them): pending again, due at now, the claim's attempt count
+// undone.
+func (s *Store) ReleaseDeliveries(ctx context.Context, ids []uint, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := s.db.WithContext(ctx).Exec(`UPDATE deliveries SET state = 0, available_at = ?, updated_at = ?,
+		attempts = MAX(attempts - 1, 0) WHERE state = 1 AND id IN ?`, now.UnixNano(), now.UnixNano(), ids).Error
+	if err != nil {
+		return fmt.Errorf("store: release %d deliveries: %w", len(ids), err)
+	}
+	return nil
+}
+
+// ReleaseAllLeases makes every in-flight delivery due at now. Only one
+// dispatcher works a database, so at its start no lease can be live: rows
+// still in flight belong to a process that died, and need not wait for
+// their lease to expire. Their attempt count is kept: the request may have
+// gone out.
+func (s *Store) ReleaseAllLeases(ctx context.Context, now time.Time) (int64, error) {
+	res := s.db.WithContext(ctx).Exec(`UPDATE deliveries SET state = 0, available_at = ? WHERE state = 1`, now.UnixNano())
+	if res.Error != nil {
+		return 0, fmt.Errorf("store: release leases: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}
+
+// NextDue returns when the earliest open delivery becomes due, or false
+// when none is open.
+func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var at *int64
+	if err := s.rdb.WithContext(ctx).Raw(`SELECT MIN(available_at) FROM deliveries WHERE state < 2`).Scan(&at).Error; err != nil {
+		return time.Time{}, false, fmt.Errorf("store: next due delivery: %w", err)
+	}
+	if at == nil {
+		return time.Time{}, false, nil
+	}
+	return time.Unix(0, *at), true, nil
+}
+
+// PruneEvents deletes events created before cutoff whose deliveries are all
+// finished, with their deliveries and attempts (foreign-key cascade). It
+// works in chunks of batch events, one short transaction each, and returns
+// how many events went.
+func (s *Store) PruneEvents(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
+	if batch <= 0 {
+		batch = 500
+	}
+	var total int64
+	for {
+		res := s.db.WithContext(ctx).Exec(`DELETE FROM events WHERE id IN (
+			SELECT e.id FROM events e WHERE e.created_at < ?
+			AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.state < 2)
+			LIMIT ?)`, cutoff.UnixNano(), batch)
+		if res.Error != nil {
+			return total, fmt.Errorf("store: prune events before %s: %w", cutoff.Format(time.RFC3339), res.Error)
+		}
+		total += res.RowsAffected
+		if res.RowsAffected < int64(batch) || ctx.Err() != nil {
+			return total, nil
+		}
+	}
+}
+
+// OutboxStats counts deliveries by state.
+type OutboxStats struct {
+	Pending, InFlight, Succeeded, Failed int64
+}
+
+// OutboxStats reports the outbox's size by state, for logs and tests.
+func (s *Store) OutboxStats(ctx context.Context) (OutboxStats, error) {
+	var rows []struct {
+		State int
+		N     int64
+	}
+	if err := s.rdb.WithContext(ctx).Raw(`SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state`).Scan(&rows).Error; err != nil {
+		return OutboxStats{}, fmt.Errorf("store: outbox stats: %w", err)
+	}
+	var st OutboxStats
+	for _, r := range rows {
+		switch r.State {
+		case DeliveryPending:
+			st.Pending = r.N
+		case DeliveryInFlight:
+			st.InFlight = r.N
+		case DeliverySucceeded:
+			st.Succeeded = r.N
+		case DeliveryFailed:
+			st.Failed = r.N
+		}
+	}
+	return st, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,170 @@
+package dispatch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/registryhooks/registryhooks/models"
+)
+
+// maxResponseBody is how much of a response body an attempt records.
+const maxResponseBody = 64 << 10
+
+// maxDrain is how much more of a response body is read (and dropped) so the
+// connection can be reused.
+const maxDrain = 1 << 20
+
+func newClient(cfg Config) *http.Client {
+	dialer := &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second, Control: dialControl(cfg.AllowPrivateTargets)}
+	tr := &http.Transport{
+		Proxy:               nil, // never via a proxy: the guard must see the real target
+		DialContext:         dialer.DialContext,
+		MaxIdleConns:        cfg.Workers * 2,
+		MaxIdleConnsPerHost: cfg.Workers,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: cfg.Timeout,
+		ForceAttemptHTTP2:   true,
+	}
+	return &http.Client{
+		Transport: tr,
+		// Redirects are not followed: ACR does not, and a redirect could
+		// point the request at an address the guard would refuse.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// target is what an attempt needs of a webhook.
+type target struct {
+	uri     string
+	headers map[string]string
+}
+
+// attempt POSTs payload to t and returns the record of what happened. The
+// record's StatusCode is 0 when no HTTP response came back (Error says why),
+// and 504 when the attempt timed out.
+func (d *Dispatcher) attempt(ctx context.Context, t target, payload []byte) models.Attempt {
+	start := d.now()
+	rec := models.Attempt{RequestURI: t.uri, StartedAt: start.UnixNano()}
+	shown := map[string]string{}
+
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.uri, bytes.NewReader(payload))
+	if err != nil {
+		rec.Error = fmt.Sprintf("invalid service URI: %v", err)
+		rec.RequestHeaders = encodeHeaders(shown)
+		return rec
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", d.cfg.UserAgent)
+	shown["Content-Type"] = "application/json"
+	shown["User-Agent"] = d.cfg.UserAgent
+	for k, v := range t.headers {
+		ck := http.CanonicalHeaderKey(k)
+		if ck == "Host" {
+			req.Host = v
+		} else {
+			req.Header.Set(ck, v)
+		}
+		if ck == "Content-Type" {
+			shown[ck] = v
+		} else {
+			shown[ck] = models.Mask
+		}
+	}
+	shown["Content-Length"] = strconv.Itoa(len(payload))
+	rec.RequestHeaders = encodeHeaders(shown)
+
+	t0 := time.Now()
+	resp, err := d.client.Do(req)
+	if err != nil {
+		rec.DurationMS = time.Since(t0).Milliseconds()
+		d.describeError(&rec, ctx, err, req)
+		return rec
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
+	if len(body) > maxResponseBody {
+		body = body[:maxResponseBody]
+		rec.Truncated = true
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
+	}
+	rec.DurationMS = time.Since(t0).Milliseconds()
+	rec.StatusCode = resp.StatusCode
+	rec.ReasonPhrase = http.StatusText(resp.StatusCode)
+	rh := make(map[string]string, len(resp.Header))
+	for k, vs := range resp.Header {
+		rh[k] = joinValues(vs)
+	}
+	rec.ResponseHeaders = encodeHeaders(rh)
+	rec.ResponseBody = string(body)
+	if err != nil {
+		// The status is known; a body cut short is noted, not fatal.
+		if ctx.Err() != nil {
+			rec.Error = fmt.Sprintf("response body timed out after %s", d.cfg.Timeout)
+		} else {
+			rec.Error = fmt.Sprintf("reading response body: %v", err)
+		}
+	}
+	return rec
+}
+
+// describeError fills StatusCode, ReasonPhrase and Error for an attempt that
+// got no response, in words a webhook owner can act on.
+func (d *Dispatcher) describeError(rec *models.Attempt, ctx context.Context, err error, req *http.Request) {
+	var te *TargetError
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &te):
+		rec.Error = te.Error()
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		rec.StatusCode = http.StatusGatewayTimeout
+		rec.ReasonPhrase = http.StatusText(http.StatusGatewayTimeout)
+		rec.Error = fmt.Sprintf("timed out after %s", d.cfg.Timeout)
+	case errors.Is(err, context.Canceled):
+		rec.Error = "cancelled: the dispatcher is stopping"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		rec.Error = fmt.Sprintf("connection refused: nothing listens at %s", hostPort(req))
+	case errors.Is(err, syscall.ECONNRESET):
+		rec.Error = fmt.Sprintf("connection reset by %s", hostPort(req))
+	case errors.As(err, &dnsErr):
+		rec.Error = fmt.Sprintf("DNS lookup of %s failed: %s", dnsErr.Name, dnsErr.Err)
+	default:
+		var ue interface{ Unwrap() error }
+		if errors.As(err, &ue) && ue.Unwrap() != nil {
+			err = ue.Unwrap()
+		}
+		rec.Error = err.Error()
+	}
+}
+
+func hostPort(req *http.Request) string {
+	h := req.URL.Host
+	if req.URL.Port() == "" {
+		if req.URL.Scheme == "https" {
+			return net.JoinHostPort(req.URL.Hostname(), "443")
+		}
+		return net.JoinHostPort(req.URL.Hostname(), "80")
+	}
+	return h
+}
+
+func joinValues(vs []string) string { return strings.Join(vs, ", ") }
+
+func encodeHeaders(h map[string]string) string {
+	b, err := json.Marshal(h)
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
+}

@@ -1,0 +1,116 @@
+// Package dispatch delivers queued webhook events: it works the outbox
+// (models.Delivery) with a pool of workers, POSTs each event's ACR payload to
+// the webhook's service URI, records every attempt, and retries with
+// exponential back-off until a delivery succeeds or runs out of attempts.
+//
+// The dispatcher is a service: Start, Stop and Kick; runOnce is one claim
+// round, which tests drive with a fake clock.
+package dispatch
+
+import (
+	"errors"
+	"time"
+)
+
+// DefaultUserAgent is sent on every delivery. Receivers that detect ACR by a
+// User-Agent prefix of "AzureContainerRegistry/" will not match it; those
+// that look for the word do.
+const DefaultUserAgent = "RegistryHooks/1.0 (AzureContainerRegistry-compatible)"
+
+// Config tunes the dispatcher. The zero value gives the defaults below;
+// WithDefaults fills them in.
+type Config struct {
+	// Workers is how many attempts may run at once across all webhooks, and
+	// so how many deliveries the dispatcher holds leased. Default 32.
+	Workers int
+	// PerEndpoint is how many attempts may run at once against one webhook,
+	// so a slow or dead endpoint holds at most this many workers. Default 4.
+	PerEndpoint int
+	// Timeout bounds one attempt, from dialling to the end of the response
+	// body. Default 5s, as ACR. A timeout is recorded as 504 Gateway Timeout.
+	Timeout time.Duration
+	// MaxAttempts is how many attempts a delivery gets before it is marked
+	// failed. Pings always get exactly one. Default 8.
+	MaxAttempts int
+	// BackoffBase scales the delay before a retry: attempt n waits about
+	// BackoffBase * 2^(n-1), plus up to 25% random jitter, capped at
+	// BackoffMax. Default 1s.
+	BackoffBase time.Duration
+	// BackoffMax caps one retry delay. Default 1h.
+	BackoffMax time.Duration
+	// Lease is how long a claimed delivery stays invisible to other claims.
+	// It must exceed Timeout; a crashed process's leases are released at the
+	// next Start anyway. Default 1m.
+	Lease time.Duration
+	// PollInterval is how often the dispatcher looks for due deliveries when
+	// nothing kicked it (retries coming due, missed kicks). Default 1s.
+	PollInterval time.Duration
+	// Retention is how long finished events (and their deliveries and
+	// attempts) are kept. Default 7 days. Negative disables pruning.
+	Retention time.Duration
+	// PruneInterval is how often retention runs. Default 10m.
+	PruneInterval time.Duration
+	// BatchSize caps how many attempt results are written in one
+	// transaction. Default 256.
+	BatchSize int
+	// AllowPrivateTargets lets deliveries reach loopback, private and
+	// unspecified addresses. Link-local and cloud metadata addresses are
+	// refused regardless. Default false.
+	AllowPrivateTargets bool
+	// UserAgent is the User-Agent header of every delivery. Default
+	// DefaultUserAgent.
+	UserAgent string
+}
+
+// WithDefaults returns c with zero fields set to their defaults, or an error
+// when a set field is out of range.
+func (c Config) WithDefaults() (Config, error) {
+	if c.Workers == 0 {
+		c.Workers = 32
+	}
+	if c.PerEndpoint == 0 {
+		c.PerEndpoint = 4
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 5 * time.Second
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 8
+	}
+	if c.BackoffBase == 0 {
+		c.BackoffBase = time.Second
+	}
+	if c.BackoffMax == 0 {
+		c.BackoffMax = time.Hour
+	}
+	if c.Lease == 0 {
+		c.Lease = time.Minute
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = time.Second
+	}
+	if c.Retention == 0 {
+		c.Retention = 7 * 24 * time.Hour
+	}
+	if c.PruneInterval == 0 {
+		c.PruneInterval = 10 * time.Minute
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 256
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = DefaultUserAgent
+	}
+	switch {
+	case c.Workers < 1, c.PerEndpoint < 1, c.MaxAttempts < 1, c.BatchSize < 1:
+		return c, errors.New("dispatch: Workers, PerEndpoint, MaxAttempts and BatchSize must be at least 1")
+	case c.Timeout < 0, c.BackoffBase < 0, c.PollInterval < 0:
+		return c, errors.New("dispatch: Timeout, BackoffBase and PollInterval must be positive")
+	case c.Lease <= c.Timeout:
+		return c, errors.New("dispatch: Lease must exceed Timeout, or a slow attempt could be claimed twice")
+	}
+	if c.PerEndpoint > c.Workers {
+		c.PerEndpoint = c.Workers
+	}
+	return c, nil
+}

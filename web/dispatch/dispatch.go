@@ -1,0 +1,503 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/registryhooks/registryhooks/models"
+)
+
+// Dispatcher works the outbox. One goroutine claims due deliveries (at most
+// Workers leased at a time, at most PerEndpoint per webhook) and hands them
+// to a fixed pool of workers; a single writer records their results in
+// batches, one transaction each. Create it with New.
+type Dispatcher struct {
+	store  *models.Store
+	cfg    Config
+	log    *slog.Logger
+	client *http.Client
+	// now is the clock; tests replace it before Start.
+	now func() time.Time
+	// jitter returns a random fraction in [0,1); tests pin it.
+	jitter func() float64
+
+	kick    chan struct{}
+	freed   chan struct{}
+	jobs    chan job
+	results chan result
+
+	mu     sync.Mutex
+	leased int          // deliveries claimed and not yet written back
+	busy   map[uint]int // the same, per webhook
+	hooks  map[uint]cachedHook
+
+	stateMu    sync.Mutex
+	started    bool
+	cancelLoop context.CancelFunc
+	cancelWork context.CancelFunc
+	workCtx    context.Context
+	loopWG     sync.WaitGroup
+	workerWG   sync.WaitGroup
+	writerWG   sync.WaitGroup
+}
+
+type cachedHook struct {
+	stamp time.Time
+	t     target
+}
+
+// job is one leased delivery on its way to a worker.
+type job struct {
+	claim   models.ClaimedDelivery
+	t       target
+	payload []byte
+	ping    bool
+}
+
+// result is a worker's report to the writer.
+type result struct {
+	job      job
+	res      models.AttemptResult
+	released bool // cancelled by a hard stop: give the lease back, record nothing
+}
+
+// New returns a dispatcher for store. An invalid cfg is logged and replaced
+// by the defaults, so a server always has a working dispatcher.
+func New(store *models.Store, cfg Config, log *slog.Logger) *Dispatcher {
+	if log == nil {
+		log = slog.Default()
+	}
+	c, err := cfg.WithDefaults()
+	if err != nil {
+		log.Error("dispatch: invalid config, using defaults", "error", err)
+		c, _ = Config{AllowPrivateTargets: cfg.AllowPrivateTargets, UserAgent: cfg.UserAgent}.WithDefaults()
+	}
+	d := &Dispatcher{
+		store:   store,
+		cfg:     c,
+		log:     log.With("component", "dispatch"),
+		client:  newClient(c),
+		now:     time.Now,
+		jitter:  rand.Float64,
+		kick:    make(chan struct{}, 1),
+		freed:   make(chan struct{}, 1),
+		jobs:    make(chan job, c.Workers),
+		results: make(chan result, c.Workers),
+		busy:    map[uint]int{},
+		hooks:   map[uint]cachedHook{},
+	}
+	return d
+}
+
+// Config returns the effective configuration, defaults filled in.
+func (d *Dispatcher) Config() Config { return d.cfg }
+
+// Kick wakes the dispatcher so newly committed deliveries go out at once.
+// It never blocks; kicks while the dispatcher is busy coalesce.
+func (d *Dispatcher) Kick() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Start releases the leases a previous process left behind, then starts the
+// workers, the writer, the claim loop and the retention pruner. They run
+// until Stop; ctx only bounds Start itself.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	d.stateMu.Lock()
+	defer d.stateMu.Unlock()
+	if d.started {
+		return errors.New("dispatch: already started")
+	}
+	n, err := d.store.ReleaseAllLeases(ctx, d.now())
+	if err != nil {
+		return fmt.Errorf("dispatch: start: %w", err)
+	}
+	if n > 0 {
+		d.log.Info("released leases of a previous run", "deliveries", n)
+	}
+	d.startWorkers()
+	loopCtx, cancel := context.WithCancel(context.Background())
+	d.cancelLoop = cancel
+	d.loopWG.Add(2)
+	go func() { defer d.loopWG.Done(); d.loop(loopCtx) }()
+	go func() { defer d.loopWG.Done(); d.pruneLoop(loopCtx) }()
+	d.started = true
+	d.Kick()
+	return nil
+}
+
+// Stop stops claiming, lets the attempts in flight finish and records them.
+// If ctx ends first, the attempts still running are cancelled and their
+// deliveries released unattempted, due at once for the next start.
+func (d *Dispatcher) Stop(ctx context.Context) error {
+	d.stateMu.Lock()
+	defer d.stateMu.Unlock()
+	if !d.started {
+		return nil
+	}
+	d.started = false
+	d.cancelLoop()
+	d.loopWG.Wait()
+	err := d.waitIdle(ctx)
+	if err != nil {
+		d.cancelWork()
+		_ = d.waitIdle(context.Background())
+	}
+	d.stopWorkers()
+	if err != nil {
+		return fmt.Errorf("dispatch: stop: in-flight deliveries released: %w", err)
+	}
+	return nil
+}
+
+// startWorkers starts the worker pool and the writer (tests call it without
+// the claim loop and drive runOnce themselves).
+func (d *Dispatcher) startWorkers() {
+	d.workCtx, d.cancelWork = context.WithCancel(context.Background())
+	d.jobs = make(chan job, d.cfg.Workers)
+	d.results = make(chan result, d.cfg.Workers)
+	for range d.cfg.Workers {
+		d.workerWG.Add(1)
+		go func() { defer d.workerWG.Done(); d.worker() }()
+	}
+	d.writerWG.Add(1)
+	go func() { defer d.writerWG.Done(); d.writer() }()
+}
+
+func (d *Dispatcher) stopWorkers() {
+	close(d.jobs)
+	d.workerWG.Wait()
+	close(d.results)
+	d.writerWG.Wait()
+	d.cancelWork()
+}
+
+// waitIdle returns when every leased delivery is written back, or ctx ends.
+func (d *Dispatcher) waitIdle(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		d.mu.Lock()
+		n := d.leased
+		d.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// loop claims whenever kicked, whenever capacity frees up, when the next
+// retry comes due, and at least every PollInterval.
+func (d *Dispatcher) loop(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		n, err := d.runOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.log.Error("dispatch: claim failed", "error", err)
+		}
+		wait := d.cfg.PollInterval
+		if err == nil && n == 0 && d.free() > 0 {
+			if at, ok, err := d.store.NextDue(ctx); err == nil && ok {
+				if w := at.Sub(d.now()); w > 0 && w < wait {
+					wait = w
+				}
+			}
+		} else if err == nil && n > 0 && d.free() > 0 {
+			// A full claim may have left more due rows behind.
+			wait = 0
+		}
+		if wait == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			default:
+				continue
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.kick:
+		case <-d.freed:
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+func (d *Dispatcher) free() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg.Workers - d.leased
+}
+
+// runOnce claims as many due deliveries as there are free workers (within
+// each webhook's limit) and hands them to the workers. It returns how many
+// it claimed; it does not wait for the attempts.
+func (d *Dispatcher) runOnce(ctx context.Context) (int, error) {
+	d.mu.Lock()
+	free := d.cfg.Workers - d.leased
+	busy := make(map[uint]int, len(d.busy))
+	for k, v := range d.busy {
+		busy[k] = v
+	}
+	d.mu.Unlock()
+	if free <= 0 {
+		return 0, nil
+	}
+	claimed, err := d.store.ClaimDeliveries(ctx, models.ClaimOptions{
+		Now: d.now(), Lease: d.cfg.Lease, Limit: free, PerWebhook: d.cfg.PerEndpoint, Busy: busy,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("dispatch: %w", err)
+	}
+	if len(claimed) == 0 {
+		return 0, nil
+	}
+	d.mu.Lock()
+	d.leased += len(claimed)
+	for _, c := range claimed {
+		d.busy[c.WebhookID]++
+	}
+	d.mu.Unlock()
+
+	eventIDs := make([]string, 0, len(claimed))
+	hookIDs := make([]uint, 0, 4)
+	seenE, seenH := map[string]bool{}, map[uint]bool{}
+	for _, c := range claimed {
+		if !seenE[c.EventID] {
+			seenE[c.EventID] = true
+			eventIDs = append(eventIDs, c.EventID)
+		}
+		if !seenH[c.WebhookID] {
+			seenH[c.WebhookID] = true
+			hookIDs = append(hookIDs, c.WebhookID)
+		}
+	}
+	payloads, err := d.store.EventPayloads(ctx, eventIDs)
+	var targets map[uint]target
+	if err == nil {
+		targets, err = d.targets(ctx, hookIDs)
+	}
+	if err != nil {
+		ids := make([]uint, len(claimed))
+		for i, c := range claimed {
+			ids[i] = c.ID
+		}
+		if rerr := d.store.ReleaseDeliveries(context.Background(), ids, d.now()); rerr != nil {
+			d.log.Error("dispatch: release after failed load", "error", rerr)
+		}
+		for _, c := range claimed {
+			d.done(c.WebhookID)
+		}
+		return 0, fmt.Errorf("dispatch: load claimed deliveries: %w", err)
+	}
+	for _, c := range claimed {
+		p, okP := payloads[c.EventID]
+		t, okT := targets[c.WebhookID]
+		if !okP || !okT {
+			// Deleted with its webhook or pruned: the row is gone too.
+			d.done(c.WebhookID)
+			continue
+		}
+		d.jobs <- job{claim: c, t: t, payload: p.Payload, ping: p.Action == "ping"}
+	}
+	return len(claimed), nil
+}
+
+// targets returns the decrypted URI and headers of the given webhooks,
+// re-reading a webhook only when its UpdatedAt changed. Deleted webhooks are
+// absent.
+func (d *Dispatcher) targets(ctx context.Context, ids []uint) (map[uint]target, error) {
+	stamps, err := d.store.WebhookStamps(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[uint]target, len(ids))
+	for _, id := range ids {
+		st, ok := stamps[id]
+		d.mu.Lock()
+		c, cached := d.hooks[id]
+		if !ok {
+			delete(d.hooks, id)
+		}
+		d.mu.Unlock()
+		if !ok {
+			continue
+		}
+		if cached && c.stamp.Equal(st) {
+			out[id] = c.t
+			continue
+		}
+		w, err := d.store.GetWebhookByID(ctx, id)
+		if models.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		t := target{uri: w.ServiceURI, headers: w.Headers}
+		d.mu.Lock()
+		d.hooks[id] = cachedHook{stamp: w.UpdatedAt, t: t}
+		d.mu.Unlock()
+		out[id] = t
+	}
+	return out, nil
+}
+
+// done forgets one leased delivery of webhook id.
+func (d *Dispatcher) done(id uint) {
+	d.mu.Lock()
+	d.leased--
+	if d.busy[id]--; d.busy[id] <= 0 {
+		delete(d.busy, id)
+	}
+	d.mu.Unlock()
+}
+
+func (d *Dispatcher) worker() {
+	for j := range d.jobs {
+		rec := d.attempt(d.workCtx, j.t, j.payload)
+		if d.workCtx.Err() != nil && rec.StatusCode == 0 {
+			d.results <- result{job: j, released: true}
+			continue
+		}
+		rec.DeliveryID, rec.WebhookID, rec.EventID, rec.Number = j.claim.ID, j.claim.WebhookID, j.claim.EventID, j.claim.Attempt
+		now := d.now()
+		r := models.AttemptResult{Attempt: rec, UpdatedAt: now, AvailableAt: now}
+		switch {
+		case rec.StatusCode >= 200 && rec.StatusCode < 300:
+			r.State = models.DeliverySucceeded
+		case j.ping || j.claim.Attempt >= d.cfg.MaxAttempts:
+			r.State = models.DeliveryFailed
+		default:
+			r.State = models.DeliveryPending
+			r.AvailableAt = now.Add(d.backoff(j.claim.Attempt))
+		}
+		d.results <- result{job: j, res: r}
+	}
+}
+
+// backoff is the delay after failed attempt n (1-based): BackoffBase *
+// 2^(n-1), capped at BackoffMax, plus up to 25% jitter so many deliveries
+// failing together do not retry together.
+func (d *Dispatcher) backoff(n int) time.Duration {
+	delay := d.cfg.BackoffBase
+	for i := 1; i < n && delay < d.cfg.BackoffMax; i++ {
+		delay *= 2
+	}
+	if delay > d.cfg.BackoffMax {
+		delay = d.cfg.BackoffMax
+	}
+	return delay + time.Duration(float64(delay)*0.25*d.jitter())
+}
+
+// writer records results in batches: whatever has arrived, up to
+// BatchSize, in one transaction, so the single write connection is held
+// briefly and rarely.
+func (d *Dispatcher) writer() {
+	batch := make([]result, 0, d.cfg.BatchSize)
+	for r := range d.results {
+		batch = append(batch[:0], r)
+	drain:
+		for len(batch) < d.cfg.BatchSize {
+			select {
+			case r, ok := <-d.results:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		d.flush(batch)
+	}
+}
+
+func (d *Dispatcher) flush(batch []result) {
+	recs := make([]models.AttemptResult, 0, len(batch))
+	var released []uint
+	for _, r := range batch {
+		if r.released {
+			released = append(released, r.job.claim.ID)
+			continue
+		}
+		recs = append(recs, r.res)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.store.RecordAttempts(ctx, recs); err != nil {
+		// The rows stay leased and come back when the lease expires.
+		d.log.Error("dispatch: record attempts", "error", err, "attempts", len(recs))
+	}
+	if err := d.store.ReleaseDeliveries(ctx, released, d.now()); err != nil {
+		d.log.Error("dispatch: release deliveries", "error", err, "deliveries", len(released))
+	}
+	for _, r := range recs {
+		a := &r.Attempt
+		if r.State == models.DeliverySucceeded {
+			continue
+		}
+		d.log.Debug("delivery attempt failed", "delivery_id", a.DeliveryID, "webhook_id", a.WebhookID,
+			"event_id", a.EventID, "attempt", a.Number, "status_code", a.StatusCode, "error", a.Error,
+			"final", r.State == models.DeliveryFailed)
+	}
+	for _, r := range batch {
+		d.done(r.job.claim.WebhookID)
+	}
+	select {
+	case d.freed <- struct{}{}:
+	default:
+	}
+}
+
+// pruneLoop applies the retention setting shortly after start and then
+// every PruneInterval.
+func (d *Dispatcher) pruneLoop(ctx context.Context) {
+	if d.cfg.Retention < 0 {
+		return
+	}
+	t := time.NewTimer(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := d.prune(ctx); err != nil && ctx.Err() == nil {
+			d.log.Error("dispatch: prune", "error", err)
+		}
+		t.Reset(d.cfg.PruneInterval)
+	}
+}
+
+// prune deletes finished events older than Retention.
+func (d *Dispatcher) prune(ctx context.Context) (int64, error) {
+	n, err := d.store.PruneEvents(ctx, d.now().Add(-d.cfg.Retention), 500)
+	if n > 0 {
+		d.log.Info("pruned old events", "events", n, "retention", d.cfg.Retention.String())
+	}
+	return n, err
+}
