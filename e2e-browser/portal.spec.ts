@@ -322,6 +322,9 @@ test('a Reader sees the webhooks but cannot Add, Ping or Delete', async ({ page 
   await page.getByLabel('Role', { exact: true }).selectOption('Reader');
   await page.getByRole('button', { name: 'Add user' }).click();
   await expect(page.getByRole('row').filter({ hasText: 'viewer1' })).toBeVisible();
+  // Webhooks is one click away from a page of no registry too.
+  await openBlade(page);
+  await expect(page).toHaveURL(/\/registries\/myregistry\/webhooks$/);
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page).toHaveURL(/\/login/);
 

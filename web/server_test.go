@@ -786,14 +786,19 @@ func TestPortalPagesRender(t *testing.T) {
 		{"/registries/myregistry/webhooks/new", []string{`<label for="f-name" class="label">Webhook name</label>`, `>Service URI</label>`, `>Custom headers</label>`, `>Scope</label>`, `<legend class="label">Actions</legend>`, `value="chart_delete"`, ">Status</legend>", "Create"}},
 		{"/registries/myregistry/webhooks/hook1", []string{"Ping", "Delete", ">Event ID</th>", ">Timestamp</th>", ">HTTP status</th>", "X-Secret: ******"}},
 		{"/registries", []string{"myregistry"}},
-		{"/users", []string{"admin"}},
+		{"/users", []string{"admin", ">Webhooks</a>"}}, // the nav reaches the blade from a page of no registry
+		{"/", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
 			r := c.get(tt.path)
-			if tt.path == "/login" {
-				// Signed in already: the form sends you on.
+			if tt.path == "/login" || tt.path == "/" {
+				// Signed in already: the form sends you on; home is the
+				// default registry's blade.
 				wantCode(t, r, http.StatusSeeOther)
+				if tt.path == "/" && r.header.Get("Location") != "/registries/myregistry/webhooks" {
+					t.Fatalf("Location %q", r.header.Get("Location"))
+				}
 				return
 			}
 			wantCode(t, r, http.StatusOK)
