@@ -303,3 +303,26 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// PushedMediaType returns the media type of the newest push event of
+// repository@digest in a registry, so a delete (which Distribution reports
+// without one) can carry it as ACR's does. ErrNotFound when none was seen.
+func (s *Store) PushedMediaType(ctx context.Context, registryID uint, repository, digest string) (string, error) {
+	var payloads [][]byte
+	if err := s.rdb.WithContext(ctx).Raw(`SELECT payload FROM events WHERE registry_id = ? AND action = 'push'
+		AND repository = ? AND digest = ? ORDER BY created_at DESC LIMIT 1`, registryID, repository, digest).Scan(&payloads).Error; err != nil {
+		return "", fmt.Errorf("store: media type of %s@%s: %w", repository, digest, err)
+	}
+	if len(payloads) == 0 {
+		return "", fmt.Errorf("store: media type of %s@%s: %w", repository, digest, ErrNotFound)
+	}
+	var p struct {
+		Target struct {
+			MediaType string `json:"mediaType"`
+		} `json:"target"`
+	}
+	if err := json.Unmarshal(payloads[0], &p); err != nil || p.Target.MediaType == "" {
+		return "", fmt.Errorf("store: media type of %s@%s: %w", repository, digest, ErrNotFound)
+	}
+	return p.Target.MediaType, nil
+}

@@ -159,14 +159,16 @@ func (e *Event) Payload() ([]byte, error) {
 
 // Model returns the stored form of e for registry registryID: the event row
 // whose Payload every delivery sends. source says where it came from
-// (distribution, api, ping).
+// (distribution, api, ping). CreatedAt stays zero: the store stamps the
+// ingest time, which retention and ordering go by, whatever the event's
+// own timestamp says.
 func (e *Event) Model(registryID uint, source string) (*models.Event, error) {
 	p, err := e.Payload()
 	if err != nil {
 		return nil, err
 	}
 	return &models.Event{ID: e.ID, RegistryID: registryID, Action: e.Action, Repository: e.Repository, Tag: e.Tag,
-		Digest: e.Digest, Source: source, Payload: p, CreatedAt: e.Time.UnixNano()}, nil
+		Digest: e.Digest, Source: source, Payload: p}, nil
 }
 
 // Ping returns the body of a ping: {"id","timestamp","action":"ping"}, no
