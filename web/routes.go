@@ -23,7 +23,8 @@ func routes(e *echo.Echo, h *handlers.Handler) {
 	e.GET("/static/*", staticHandler())
 
 	// Ingest: registries and scripts post events here (bearer ingest token).
-	// (ingest routes)
+	e.POST("/ingest/distribution/:registry", h.IngestDistribution)
+	e.POST("/ingest/events/:registry", h.IngestEvent)
 
 	// ARM-compatible API (bearer API token), at Azure's paths.
 	arm := e.Group("/subscriptions", middleware.BodyLimit(armBodyLimit), h.ARMErrors(), h.ARMAPIVersion(), h.ARMAuth())
