@@ -879,3 +879,32 @@ func TestWebhookEditAndStatus(t *testing.T) {
 		}
 	}
 }
+
+// "validate" is a valid webhook name whose Edit form posts to the path of
+// inline validation; the save must still reach the webhook.
+func TestWebhookNamedValidateCanBeEdited(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.webhook("validate")
+	c := b.admin()
+	r := c.post("/registries/myregistry/webhooks/validate", url.Values{"name": {"validate"},
+		"service_uri": {"https://example.com/edited"}, "actions": {"push"}}, true)
+	wantCode(t, r, http.StatusSeeOther)
+	if got := r.header.Get("Location"); got != "/registries/myregistry/webhooks/validate" {
+		t.Fatalf("Location %q", got)
+	}
+	w, err := b.store.GetWebhook(b.ctx, b.reg, "validate")
+	if err != nil || w.ServiceURI != "https://example.com/edited" {
+		t.Fatalf("after edit: %+v, %v", w, err)
+	}
+	// Inline validation on the same path still answers a field's message.
+	r = c.do("POST", "/registries/myregistry/webhooks/validate?field=name", url.Values{"name": {"ab"}},
+		map[string]string{"HX-Request": "true", "X-CSRF-Token": c.csrf()})
+	wantCode(t, r, http.StatusOK)
+	wantBody(t, r, "5-50 characters")
+	// Inline validation of the webhook's own Edit form.
+	r = c.do("POST", "/registries/myregistry/webhooks/validate/validate?field=service_uri", url.Values{"service_uri": {"x"}},
+		map[string]string{"HX-Request": "true", "X-CSRF-Token": c.csrf()})
+	wantCode(t, r, http.StatusOK)
+	wantBody(t, r, "must be an absolute")
+}
