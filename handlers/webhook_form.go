@@ -89,7 +89,8 @@ func (h *Handler) formVM(c echo.Context, reg *models.Registry, f views.FormVM, e
 		f.CancelURL = webhookURL(reg, editing)
 	} else {
 		f.Action = webhooksURL(reg)
-		f.ValidateURL = webhooksURL(reg) + "/validate"
+		// Not under …/webhooks/: "validate" is a valid webhook name.
+		f.ValidateURL = "/registries/" + reg.Name + "/validate-webhook"
 	}
 	if f.Errors == nil {
 		f.Errors = map[string]string{}

@@ -12,14 +12,6 @@ import (
 // ?field=X as the user types in or leaves X, and gets back X's message slot.
 // It runs the same rules as the submit.
 func (h *Handler) WebhookValidate(c echo.Context) error {
-	if c.Param("webhook") == "" && c.QueryParam("field") == "" {
-		// "validate" is a valid webhook name, and the route of inline
-		// validation shadows the Edit form's POST to that webhook. Inline
-		// validation always names a field; the Edit form never does.
-		c.SetParamNames("registry", "webhook")
-		c.SetParamValues(c.Param("registry"), "validate")
-		return h.WebhookUpdate(c)
-	}
 	reg, err := h.registry(c)
 	if err != nil {
 		return h.notFoundOr(c, err, "The registry "+c.Param("registry"))

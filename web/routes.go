@@ -72,7 +72,7 @@ func routes(e *echo.Echo, h *handlers.Handler) {
 	// Contributors manage and ping webhooks.
 	contrib := with(models.RoleContributor)
 	e.GET("/registries/:registry/webhooks/new", h.WebhookNew, contrib...)
-	e.POST("/registries/:registry/webhooks/validate", h.WebhookValidate, contrib...)
+	e.POST("/registries/:registry/validate-webhook", h.WebhookValidate, contrib...)
 	e.POST("/registries/:registry/webhooks", h.WebhookCreate, contrib...)
 	e.GET("/registries/:registry/webhooks/:webhook/edit", h.WebhookEdit, contrib...)
 	e.GET("/registries/:registry/webhooks/:webhook/callback", h.WebhookCallback, contrib...)

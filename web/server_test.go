@@ -571,7 +571,7 @@ func TestWebhookValidateInline(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.field+" "+tt.form.Encode(), func(t *testing.T) {
 			t.Parallel()
-			r := c.do("POST", "/registries/myregistry/webhooks/validate?field="+tt.field, tt.form,
+			r := c.do("POST", "/registries/myregistry/validate-webhook?field="+tt.field, tt.form,
 				map[string]string{"HX-Request": "true", "X-CSRF-Token": tok})
 			wantCode(t, r, tt.code)
 			if tt.code != 200 {
@@ -880,8 +880,8 @@ func TestWebhookEditAndStatus(t *testing.T) {
 	}
 }
 
-// "validate" is a valid webhook name whose Edit form posts to the path of
-// inline validation; the save must still reach the webhook.
+// "validate" is a valid webhook name: its Edit form's POST must reach the
+// webhook, not an inline-validation route.
 func TestWebhookNamedValidateCanBeEdited(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -897,8 +897,8 @@ func TestWebhookNamedValidateCanBeEdited(t *testing.T) {
 	if err != nil || w.ServiceURI != "https://example.com/edited" {
 		t.Fatalf("after edit: %+v, %v", w, err)
 	}
-	// Inline validation on the same path still answers a field's message.
-	r = c.do("POST", "/registries/myregistry/webhooks/validate?field=name", url.Values{"name": {"ab"}},
+	// Inline validation of the Add form answers a field's message.
+	r = c.do("POST", "/registries/myregistry/validate-webhook?field=name", url.Values{"name": {"ab"}},
 		map[string]string{"HX-Request": "true", "X-CSRF-Token": c.csrf()})
 	wantCode(t, r, http.StatusOK)
 	wantBody(t, r, "5-50 characters")
