@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Webhook actions, as ACR names them. ActionPing is not a trigger a webhook
@@ -86,8 +87,8 @@ func ValidateName(kind, name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("%s is required: 5-50 letters and digits", kind)
-	case len(name) < MinNameLen || len(name) > MaxNameLen:
-		return fmt.Errorf("%s must be 5-50 characters long (got %d); letters and digits only", kind, len(name))
+	case utf8.RuneCountInString(name) < MinNameLen || len(name) > MaxNameLen:
+		return fmt.Errorf("%s must be 5-50 characters long (got %d); letters and digits only", kind, utf8.RuneCountInString(name))
 	case !alnum.MatchString(name):
 		return fmt.Errorf("%s may contain only letters and digits (a-z, A-Z, 0-9), 5-50 characters", kind)
 	}
@@ -117,7 +118,7 @@ func ValidateServiceURI(s string) (string, error) {
 	if strings.ContainsAny(s, " \t\r\n") {
 		return "", fmt.Errorf("Service URI must not contain spaces")
 	}
-	if u.Fragment != "" {
+	if u.Fragment != "" || strings.Contains(s, "#") {
 		return "", fmt.Errorf("Service URI must not contain a #fragment")
 	}
 	return s, nil

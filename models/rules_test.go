@@ -39,6 +39,7 @@ func TestValidateName(t *testing.T) {
 		{"space inside", "my hook", "may contain only letters and digits"},
 		{"dot", "my.hook", "may contain only letters and digits"},
 		{"unicode letters", "wébhook", "may contain only letters and digits"},
+		{"unicode, 4 characters in 5 bytes", "wébh", "must be 5-50 characters long (got 4)"},
 		{"unicode digits", "hook١٢٣", "may contain only letters and digits"},
 		{"emoji", "hook🙂", "may contain only letters and digits"},
 		{"newline", "hook1\n", "may contain only letters and digits"},
@@ -84,6 +85,7 @@ func TestValidateServiceURI(t *testing.T) {
 		{"space in path", "http://example.com/a b", "", "must not contain spaces"},
 		{"tab in path", "http://example.com/a\tb", "", "Service URI"},
 		{"fragment", "https://example.com/hook#part", "", "must not contain a #fragment"},
+		{"empty fragment", "http://x/#", "", "must not contain a #fragment"},
 		{"too long", long + "a", "", fmt.Sprintf("at most %d characters", MaxServiceURILen)},
 	}
 	for _, tt := range tests {
