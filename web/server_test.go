@@ -37,9 +37,15 @@ type testBundle struct {
 
 func setup(t *testing.T) testBundle {
 	t.Helper()
+	return setupWith(t, "--allow-private-targets")
+}
+
+// setupWith starts a server with extra flags.
+func setupWith(t *testing.T, flags ...string) testBundle {
+	t.Helper()
 	dir := t.TempDir()
 	env := map[string]string{"REGISTRYHOOKS_ADMIN_PASSWORD": adminPassword}
-	cfg, err := web.Load([]string{"--db", filepath.Join(dir, "portal.db"), "--allow-private-targets"},
+	cfg, err := web.Load(append([]string{"--db", filepath.Join(dir, "portal.db")}, flags...),
 		func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -907,4 +913,29 @@ func TestWebhookNamedValidateCanBeEdited(t *testing.T) {
 		map[string]string{"HX-Request": "true", "X-CSRF-Token": c.csrf()})
 	wantCode(t, r, http.StatusOK)
 	wantBody(t, r, "must be an absolute")
+}
+
+// Without --allow-private-targets the form refuses loopback, private and
+// metadata targets with the SSRF guard's reason, and saves nothing.
+func TestWebhookCreateRefusesPrivateTargets(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t)
+	c := b.admin()
+	tests := []struct{ uri, want string }{
+		{"http://127.0.0.1:9000/hook", "loopback address; start with --allow-private-targets"},
+		{"http://10.1.2.3/hook", "private address; start with --allow-private-targets"},
+		{"http://169.254.169.254/latest/meta-data", "link-local address, which webhooks may never target"},
+		{"http://[fd00:ec2::254]/", "cloud metadata address"},
+	}
+	for _, tt := range tests {
+		r := c.post("/registries/myregistry/webhooks", url.Values{"name": {"privatehook"}, "service_uri": {tt.uri}, "actions": {"push"}}, true)
+		wantCode(t, r, http.StatusUnprocessableEntity)
+		wantBody(t, r, html.EscapeString(tt.want))
+	}
+	if n := b.countWebhooks(b.reg); n != 0 {
+		t.Fatalf("%d webhooks saved, want none", n)
+	}
+	// A public address passes the check (nothing is dialled here).
+	r := c.post("/registries/myregistry/webhooks", url.Values{"name": {"publichook"}, "service_uri": {"http://203.0.113.7/hook"}, "actions": {"push"}}, true)
+	wantCode(t, r, http.StatusSeeOther)
 }
