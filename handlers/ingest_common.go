@@ -27,9 +27,12 @@ const (
 	IngestCodeUnsupportedMediaType = "UnsupportedMediaType"
 )
 
-// distributionMediaType is what a Distribution registry sends its
-// notification envelopes as.
-const distributionMediaType = "application/vnd.docker.distribution.events.v1+json"
+// The media types a Distribution registry sends its notification envelopes
+// as: v1 by registry:2, v2 by distribution v3.
+const (
+	distributionMediaTypeV1 = "application/vnd.docker.distribution.events.v1+json"
+	distributionMediaTypeV2 = "application/vnd.docker.distribution.events.v2+json"
+)
 
 // eventIngester is a dispatcher that commits the events of concurrent
 // ingest requests in one transaction (group commit) and wakes itself after.

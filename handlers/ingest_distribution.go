@@ -21,7 +21,7 @@ func (h *Handler) IngestDistribution(c echo.Context) error {
 	if reg == nil {
 		return err
 	}
-	body, err := h.ingestBody(c, distributionMediaType, echo.MIMEApplicationJSON)
+	body, err := h.ingestBody(c, distributionMediaTypeV1, distributionMediaTypeV2, echo.MIMEApplicationJSON)
 	if body == nil {
 		return err
 	}

@@ -146,7 +146,7 @@ func TestIngestDistribution(t *testing.T) {
 	}
 	// Manifest delete: only the unscoped webhook (delete has no tag), and
 	// the media type is taken from the push.
-	rec = b.post("/ingest/distribution/myregistry", b.token, dist, sample(t, "04"))
+	rec = b.post("/ingest/distribution/myregistry", b.token, "application/vnd.docker.distribution.events.v2+json", sample(t, "04"))
 	_ = json.Unmarshal(rec.Body.Bytes(), &out)
 	if rec.Code != http.StatusAccepted || len(out.Events) != 1 || out.Events[0].Deliveries != 1 {
 		t.Fatalf("delete answer = %d %s", rec.Code, rec.Body)
