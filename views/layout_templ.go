@@ -407,7 +407,7 @@ func sideNav(p Page) templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "<nav aria-label=\"Main\" class=\"border-b border-slate-200 px-4 py-3 md:w-56 md:shrink-0 md:border-b-0 md:border-r md:py-6\"><div class=\"flex gap-1 overflow-x-auto md:flex-col\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "<nav aria-label=\"Main\" class=\"border-b border-slate-200 px-4 py-3 md:min-h-[calc(100vh-57px)] md:w-56 md:shrink-0 md:border-b-0 md:border-r md:py-6\"><div class=\"flex gap-1 overflow-x-auto md:flex-col\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

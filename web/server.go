@@ -64,7 +64,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		log.Warn("created the admin account with a generated password; sign in and keep it safe",
 			"username", models.AdminUsername, "password", generated)
 	}
-	disp := dispatch.New(store, cfg.Dispatch, log.With("component", "dispatcher"))
+	disp := dispatch.New(store, cfg.Dispatch, log)
 	h := handlers.New(handlers.Deps{
 		Store: store, Dispatcher: disp, Log: log, IngestToken: cfg.IngestToken, APIToken: cfg.APIToken,
 		MaxIngestBody: cfg.MaxIngestBody, AllowPrivateTargets: cfg.AllowPrivateTargets,
