@@ -250,6 +250,8 @@ type receiver struct {
 	arrived  map[string]time.Time
 	payloads []map[string]any
 	keep     bool // keep payloads (small tests only)
+	track    bool // keep every arrival (benchmark)
+	arrivals []arrival
 	delay    time.Duration
 	gate     chan struct{} // when non-nil, requests wait for it to close
 }
@@ -294,6 +296,9 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if _, ok := r.arrived[p.ID]; !ok {
 		r.arrived[p.ID] = now
 	}
+	if r.track {
+		r.arrivals = append(r.arrivals, arrival{id: p.ID, at: now})
+	}
 	if r.keep {
 		var m map[string]any
 		_ = json.Unmarshal(body, &m)
@@ -301,6 +306,11 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Unlock()
 	w.WriteHeader(http.StatusOK)
+}
+
+type arrival struct {
+	id string
+	at time.Time
 }
 
 func (r *receiver) counts() (unique, total int) {
