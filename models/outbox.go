@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-
-	"gorm.io/gorm"
 )
 
 // The queries of the dispatcher: claim open deliveries with a lease, load
@@ -180,22 +178,43 @@ func (s *Store) RecordAttempts(ctx context.Context, results []AttemptResult) err
 	if len(results) == 0 {
 		return nil
 	}
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	// Plain database/sql: two statements prepared once per batch and run
+	// per row, far cheaper than the ORM's per-call statement handling.
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return fmt.Errorf("store: record %d attempts: %w", len(results), err)
+	}
+	err = func() error {
+		tx, err := sqlDB.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = tx.Rollback() }()
+		ins, err := tx.PrepareContext(ctx, insertAttemptSQL)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		upd, err := tx.PrepareContext(ctx, finishDeliverySQL)
+		if err != nil {
+			return err
+		}
+		defer upd.Close()
 		for i := range results {
 			r := &results[i]
 			a := &r.Attempt
-			if err := tx.Exec(insertAttemptSQL, a.DeliveryID, a.WebhookID, a.EventID, a.Number, a.RequestURI, a.RequestHeaders,
+			if _, err := ins.ExecContext(ctx, a.DeliveryID, a.WebhookID, a.EventID, a.Number, a.RequestURI, a.RequestHeaders,
 				a.StatusCode, a.ReasonPhrase, a.ResponseHeaders, a.ResponseBody, a.Truncated, a.Error, a.DurationMS, a.StartedAt,
-				a.DeliveryID).Error; err != nil {
+				a.DeliveryID); err != nil {
 				return err
 			}
-			if err := tx.Exec(finishDeliverySQL, r.State, r.AvailableAt.UnixNano(), a.StatusCode, truncate(a.ReasonPhrase, 128),
-				truncate(a.Error, 1024), a.DurationMS, r.UpdatedAt.UnixNano(), a.DeliveryID).Error; err != nil {
+			if _, err := upd.ExecContext(ctx, r.State, r.AvailableAt.UnixNano(), a.StatusCode, truncate(a.ReasonPhrase, 128),
+				truncate(a.Error, 1024), a.DurationMS, r.UpdatedAt.UnixNano(), a.DeliveryID); err != nil {
 				return err
 			}
 		}
-		return nil
-	})
+		return tx.Commit()
+	}()
 	if err != nil {
 		return fmt.Errorf("store: record %d attempts: %w", len(results), err)
 	}

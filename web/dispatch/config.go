@@ -26,6 +26,13 @@ type Config struct {
 	// PerEndpoint is how many attempts may run at once against one webhook,
 	// so a slow or dead endpoint holds at most this many workers. Default 4.
 	PerEndpoint int
+	// Prefetch is how many deliveries per worker (and per endpoint slot) the
+	// dispatcher leases ahead, so claims and result writes go in batches
+	// rather than one row at a time. At most Workers*Prefetch deliveries
+	// are leased, at most PerEndpoint*Prefetch of one webhook: a dead
+	// endpoint's leased rows wait at most Prefetch*Timeout, well inside
+	// Lease. Default 4.
+	Prefetch int
 	// Timeout bounds one attempt, from dialling to the end of the response
 	// body. Default 5s, as ACR. A timeout is recorded as 504 Gateway Timeout.
 	Timeout time.Duration
@@ -39,8 +46,9 @@ type Config struct {
 	// BackoffMax caps one retry delay. Default 1h.
 	BackoffMax time.Duration
 	// Lease is how long a claimed delivery stays invisible to other claims.
-	// It must exceed Timeout; a crashed process's leases are released at the
-	// next Start anyway. Default 1m.
+	// It must exceed (Prefetch+1)*Timeout; a crashed process's leases are
+	// released at the next Start anyway. Default 1m, or (Prefetch+2)*Timeout
+	// when that is longer.
 	Lease time.Duration
 	// PollInterval is how often the dispatcher looks for due deliveries when
 	// nothing kicked it (retries coming due, missed kicks). Default 1s.
@@ -71,6 +79,9 @@ func (c Config) WithDefaults() (Config, error) {
 	if c.PerEndpoint == 0 {
 		c.PerEndpoint = 4
 	}
+	if c.Prefetch == 0 {
+		c.Prefetch = 4
+	}
 	if c.Timeout == 0 {
 		c.Timeout = 5 * time.Second
 	}
@@ -84,7 +95,7 @@ func (c Config) WithDefaults() (Config, error) {
 		c.BackoffMax = time.Hour
 	}
 	if c.Lease == 0 {
-		c.Lease = time.Minute
+		c.Lease = max(time.Minute, time.Duration(c.Prefetch+2)*c.Timeout)
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = time.Second
@@ -102,12 +113,12 @@ func (c Config) WithDefaults() (Config, error) {
 		c.UserAgent = DefaultUserAgent
 	}
 	switch {
-	case c.Workers < 1, c.PerEndpoint < 1, c.MaxAttempts < 1, c.BatchSize < 1:
-		return c, errors.New("dispatch: Workers, PerEndpoint, MaxAttempts and BatchSize must be at least 1")
+	case c.Workers < 1, c.PerEndpoint < 1, c.MaxAttempts < 1, c.BatchSize < 1, c.Prefetch < 1:
+		return c, errors.New("dispatch: Workers, PerEndpoint, Prefetch, MaxAttempts and BatchSize must be at least 1")
 	case c.Timeout < 0, c.BackoffBase < 0, c.PollInterval < 0:
 		return c, errors.New("dispatch: Timeout, BackoffBase and PollInterval must be positive")
-	case c.Lease <= c.Timeout:
-		return c, errors.New("dispatch: Lease must exceed Timeout, or a slow attempt could be claimed twice")
+	case c.Lease <= time.Duration(c.Prefetch+1)*c.Timeout:
+		return c, errors.New("dispatch: Lease must exceed (Prefetch+1)*Timeout, or a slow endpoint's queued attempt could be claimed twice")
 	}
 	if c.PerEndpoint > c.Workers {
 		c.PerEndpoint = c.Workers

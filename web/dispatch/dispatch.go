@@ -13,10 +13,12 @@ import (
 	"github.com/registryhooks/registryhooks/models"
 )
 
-// Dispatcher works the outbox. One goroutine claims due deliveries (at most
-// Workers leased at a time, at most PerEndpoint per webhook) and hands them
-// to a fixed pool of workers; a single writer records their results in
-// batches, one transaction each. Create it with New.
+// Dispatcher works the outbox. One goroutine claims due deliveries in
+// batches (at most Workers*Prefetch leased at a time, PerEndpoint*Prefetch
+// per webhook); each leased delivery waits for a slot of its webhook
+// (PerEndpoint) and then of the pool (Workers) before its request goes out,
+// so a slow endpoint only ever holds its own slots; a single writer records
+// results in batches, one transaction each. Create it with New.
 type Dispatcher struct {
 	store  *models.Store
 	cfg    Config
@@ -29,13 +31,21 @@ type Dispatcher struct {
 
 	kick    chan struct{}
 	freed   chan struct{}
-	jobs    chan job
+	pool    chan struct{} // a token per running attempt, Workers in all
 	results chan result
 
-	mu     sync.Mutex
-	leased int          // deliveries claimed and not yet written back
-	busy   map[uint]int // the same, per webhook
-	hooks  map[uint]cachedHook
+	mu       sync.Mutex
+	leased   int                    // deliveries claimed and not yet written back
+	busy     map[uint]int           // the same, per webhook
+	slots    map[uint]chan struct{} // running attempts per webhook, PerEndpoint each
+	hooks    map[uint]cachedHook
+	capacity int // Workers*Prefetch
+
+	ingestCh      chan ingestReq
+	ingestMu      sync.RWMutex
+	committing    bool // a committer takes ingest calls (between Start and Stop)
+	stopCommitter chan struct{}
+	commitWG      sync.WaitGroup
 
 	stateMu    sync.Mutex
 	started    bool
@@ -79,18 +89,20 @@ func New(store *models.Store, cfg Config, log *slog.Logger) *Dispatcher {
 		c, _ = Config{AllowPrivateTargets: cfg.AllowPrivateTargets, UserAgent: cfg.UserAgent}.WithDefaults()
 	}
 	d := &Dispatcher{
-		store:   store,
-		cfg:     c,
-		log:     log.With("component", "dispatch"),
-		client:  newClient(c),
-		now:     time.Now,
-		jitter:  rand.Float64,
-		kick:    make(chan struct{}, 1),
-		freed:   make(chan struct{}, 1),
-		jobs:    make(chan job, c.Workers),
-		results: make(chan result, c.Workers),
-		busy:    map[uint]int{},
-		hooks:   map[uint]cachedHook{},
+		store:    store,
+		cfg:      c,
+		log:      log.With("component", "dispatch"),
+		client:   newClient(c),
+		now:      time.Now,
+		jitter:   rand.Float64,
+		kick:     make(chan struct{}, 1),
+		freed:    make(chan struct{}, 1),
+		pool:     make(chan struct{}, c.Workers),
+		busy:     map[uint]int{},
+		slots:    map[uint]chan struct{}{},
+		hooks:    map[uint]cachedHook{},
+		capacity: c.Workers * c.Prefetch,
+		ingestCh: make(chan ingestReq, 1024),
 	}
 	return d
 }
@@ -124,6 +136,12 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		d.log.Info("released leases of a previous run", "deliveries", n)
 	}
 	d.startWorkers()
+	d.stopCommitter = make(chan struct{})
+	d.ingestMu.Lock()
+	d.committing = true
+	d.ingestMu.Unlock()
+	d.commitWG.Add(1)
+	go func(stop chan struct{}) { defer d.commitWG.Done(); d.committer(stop) }(d.stopCommitter)
 	loopCtx, cancel := context.WithCancel(context.Background())
 	d.cancelLoop = cancel
 	d.loopWG.Add(2)
@@ -144,6 +162,12 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 		return nil
 	}
 	d.started = false
+	// Ingest calls from now on commit directly; queued ones are committed.
+	d.ingestMu.Lock()
+	d.committing = false
+	d.ingestMu.Unlock()
+	close(d.stopCommitter)
+	d.commitWG.Wait()
 	d.cancelLoop()
 	d.loopWG.Wait()
 	err := d.waitIdle(ctx)
@@ -158,22 +182,16 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	return nil
 }
 
-// startWorkers starts the worker pool and the writer (tests call it without
-// the claim loop and drive runOnce themselves).
+// startWorkers starts the writer and readies the attempt goroutines (tests
+// call it without the claim loop and drive runOnce themselves).
 func (d *Dispatcher) startWorkers() {
 	d.workCtx, d.cancelWork = context.WithCancel(context.Background())
-	d.jobs = make(chan job, d.cfg.Workers)
-	d.results = make(chan result, d.cfg.Workers)
-	for range d.cfg.Workers {
-		d.workerWG.Add(1)
-		go func() { defer d.workerWG.Done(); d.worker() }()
-	}
+	d.results = make(chan result, d.capacity)
 	d.writerWG.Add(1)
 	go func() { defer d.writerWG.Done(); d.writer() }()
 }
 
 func (d *Dispatcher) stopWorkers() {
-	close(d.jobs)
 	d.workerWG.Wait()
 	close(d.results)
 	d.writerWG.Wait()
@@ -205,9 +223,13 @@ func (d *Dispatcher) loop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		n, err := d.runOnce(ctx)
-		if err != nil && ctx.Err() == nil {
-			d.log.Error("dispatch: claim failed", "error", err)
+		var n int
+		var err error
+		if d.worthClaiming() {
+			n, err = d.runOnce(ctx)
+			if err != nil && ctx.Err() == nil {
+				d.log.Error("dispatch: claim failed", "error", err)
+			}
 		}
 		wait := d.cfg.PollInterval
 		if err == nil && n == 0 && d.free() > 0 {
@@ -216,7 +238,7 @@ func (d *Dispatcher) loop(ctx context.Context) {
 					wait = w
 				}
 			}
-		} else if err == nil && n > 0 && d.free() > 0 {
+		} else if err == nil && n > 0 && d.worthClaiming() {
 			// A full claim may have left more due rows behind.
 			wait = 0
 		}
@@ -248,7 +270,18 @@ func (d *Dispatcher) loop(ctx context.Context) {
 func (d *Dispatcher) free() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.cfg.Workers - d.leased
+	return d.capacity - d.leased
+}
+
+// worthClaiming says whether a claim now is worth a write transaction:
+// when nothing is leased (new work goes out at once), or when at least a
+// quarter of the capacity is free. In between, the leased work finishing
+// will wake the loop again, so claims go in batches under load.
+func (d *Dispatcher) worthClaiming() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	free := d.capacity - d.leased
+	return free > 0 && (d.leased == 0 || free >= d.capacity/4)
 }
 
 // runOnce claims as many due deliveries as there are free workers (within
@@ -256,7 +289,7 @@ func (d *Dispatcher) free() int {
 // it claimed; it does not wait for the attempts.
 func (d *Dispatcher) runOnce(ctx context.Context) (int, error) {
 	d.mu.Lock()
-	free := d.cfg.Workers - d.leased
+	free := d.capacity - d.leased
 	busy := make(map[uint]int, len(d.busy))
 	for k, v := range d.busy {
 		busy[k] = v
@@ -266,7 +299,7 @@ func (d *Dispatcher) runOnce(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	claimed, err := d.store.ClaimDeliveries(ctx, models.ClaimOptions{
-		Now: d.now(), Lease: d.cfg.Lease, Limit: free, PerWebhook: d.cfg.PerEndpoint, Busy: busy,
+		Now: d.now(), Lease: d.cfg.Lease, Limit: free, PerWebhook: d.cfg.PerEndpoint * d.cfg.Prefetch, Busy: busy,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("dispatch: %w", err)
@@ -278,6 +311,9 @@ func (d *Dispatcher) runOnce(ctx context.Context) (int, error) {
 	d.leased += len(claimed)
 	for _, c := range claimed {
 		d.busy[c.WebhookID]++
+		if d.slots[c.WebhookID] == nil {
+			d.slots[c.WebhookID] = make(chan struct{}, d.cfg.PerEndpoint)
+		}
 	}
 	d.mu.Unlock()
 
@@ -320,7 +356,12 @@ func (d *Dispatcher) runOnce(ctx context.Context) (int, error) {
 			d.done(c.WebhookID)
 			continue
 		}
-		d.jobs <- job{claim: c, t: t, payload: p.Payload, ping: p.Action == "ping"}
+		d.mu.Lock()
+		slots := d.slots[c.WebhookID]
+		d.mu.Unlock()
+		j := job{claim: c, t: t, payload: p.Payload, ping: p.Action == "ping"}
+		d.workerWG.Add(1)
+		go func() { defer d.workerWG.Done(); d.work(j, slots) }()
 	}
 	return len(claimed), nil
 }
@@ -371,31 +412,47 @@ func (d *Dispatcher) done(id uint) {
 	d.leased--
 	if d.busy[id]--; d.busy[id] <= 0 {
 		delete(d.busy, id)
+		delete(d.slots, id) // no goroutine of this webhook is left to use it
 	}
 	d.mu.Unlock()
 }
 
-func (d *Dispatcher) worker() {
-	for j := range d.jobs {
-		rec := d.attempt(d.workCtx, j.t, j.payload)
-		if d.workCtx.Err() != nil && rec.StatusCode == 0 {
-			d.results <- result{job: j, released: true}
-			continue
-		}
-		rec.DeliveryID, rec.WebhookID, rec.EventID, rec.Number = j.claim.ID, j.claim.WebhookID, j.claim.EventID, j.claim.Attempt
-		now := d.now()
-		r := models.AttemptResult{Attempt: rec, UpdatedAt: now, AvailableAt: now}
-		switch {
-		case rec.StatusCode >= 200 && rec.StatusCode < 300:
-			r.State = models.DeliverySucceeded
-		case j.ping || j.claim.Attempt >= d.cfg.MaxAttempts:
-			r.State = models.DeliveryFailed
-		default:
-			r.State = models.DeliveryPending
-			r.AvailableAt = now.Add(d.backoff(j.claim.Attempt))
-		}
-		d.results <- result{job: j, res: r}
+// work runs one leased delivery: it waits for a slot of its webhook, then
+// of the pool, makes the attempt and reports to the writer. A hard stop
+// while it waits or runs releases the delivery instead.
+func (d *Dispatcher) work(j job, slots chan struct{}) {
+	select {
+	case slots <- struct{}{}:
+	case <-d.workCtx.Done():
+		d.results <- result{job: j, released: true}
+		return
 	}
+	defer func() { <-slots }()
+	select {
+	case d.pool <- struct{}{}:
+	case <-d.workCtx.Done():
+		d.results <- result{job: j, released: true}
+		return
+	}
+	rec := d.attempt(d.workCtx, j.t, j.payload)
+	<-d.pool
+	if d.workCtx.Err() != nil && rec.StatusCode == 0 {
+		d.results <- result{job: j, released: true}
+		return
+	}
+	rec.DeliveryID, rec.WebhookID, rec.EventID, rec.Number = j.claim.ID, j.claim.WebhookID, j.claim.EventID, j.claim.Attempt
+	now := d.now()
+	r := models.AttemptResult{Attempt: rec, UpdatedAt: now, AvailableAt: now}
+	switch {
+	case rec.StatusCode >= 200 && rec.StatusCode < 300:
+		r.State = models.DeliverySucceeded
+	case j.ping || j.claim.Attempt >= d.cfg.MaxAttempts:
+		r.State = models.DeliveryFailed
+	default:
+		r.State = models.DeliveryPending
+		r.AvailableAt = now.Add(d.backoff(j.claim.Attempt))
+	}
+	d.results <- result{job: j, res: r}
 }
 
 // backoff is the delay after failed attempt n (1-based): BackoffBase *
@@ -417,8 +474,12 @@ func (d *Dispatcher) backoff(n int) time.Duration {
 // briefly and rarely.
 func (d *Dispatcher) writer() {
 	batch := make([]result, 0, d.cfg.BatchSize)
+	linger := time.NewTimer(time.Hour)
 	for r := range d.results {
 		batch = append(batch[:0], r)
+		// Gather what arrives within a millisecond while more attempts are
+		// running: one transaction for many results.
+		linger.Reset(time.Millisecond)
 	drain:
 		for len(batch) < d.cfg.BatchSize {
 			select {
@@ -427,7 +488,19 @@ func (d *Dispatcher) writer() {
 					break drain
 				}
 				batch = append(batch, r)
+				continue
 			default:
+			}
+			if len(d.pool) == 0 { // nothing running: nothing more to wait for
+				break drain
+			}
+			select {
+			case r, ok := <-d.results:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+			case <-linger.C:
 				break drain
 			}
 		}

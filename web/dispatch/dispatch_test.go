@@ -441,7 +441,7 @@ func TestLargeResponseTruncated(t *testing.T) {
 // go out meanwhile.
 func TestPerEndpointIsolation(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Config{AllowPrivateTargets: true, Workers: 6, PerEndpoint: 2, Timeout: 20 * time.Second, Lease: time.Minute})
+	b := setup(t, Config{AllowPrivateTargets: true, Workers: 6, PerEndpoint: 2, Prefetch: 2, Timeout: 10 * time.Second, Lease: time.Minute})
 	release := make(chan struct{})
 	var hung atomic.Int32
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -481,14 +481,14 @@ func TestPerEndpointIsolation(t *testing.T) {
 	b.d.mu.Lock()
 	leased, busyHang := b.d.leased, b.d.busy[1]
 	b.d.mu.Unlock()
-	if hung.Load() > 2 || leased > 2 || busyHang > 2 {
-		t.Fatalf("hanging webhook holds %d requests, %d leased (limit 2)", hung.Load(), leased)
+	if hung.Load() != 2 || leased != 4 || busyHang != 4 {
+		t.Fatalf("hanging webhook holds %d requests (limit 2), %d leased (limit 2*2 prefetch)", hung.Load(), leased)
 	}
 	st, err := b.store.OutboxStats(b.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.InFlight != 2 || st.Pending != 18 || st.Succeeded != 20 {
+	if st.InFlight != 4 || st.Pending != 16 || st.Succeeded != 20 {
 		t.Fatalf("outbox = %+v", st)
 	}
 }
@@ -685,3 +685,53 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func netipMust(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// Concurrent Ingest calls are committed (together) and each gets its own
+// results; after Stop, Ingest still works, straight through the store.
+func TestIngestGroupCommit(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{AllowPrivateTargets: true})
+	srv, got := receiver(t, http.StatusOK)
+	b.webhook(t, "hookGroup", srv.URL, nil)
+	d := New(b.store, Config{AllowPrivateTargets: true}, nil)
+	if err := d.Start(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("group-%d", i)
+			evs := []*models.Event{{ID: id, RegistryID: b.reg.ID, Action: "push", Repository: "a", Tag: "v", Source: "api", Payload: []byte(`{"id":"` + id + `"}`)},
+				{ID: "shared", RegistryID: b.reg.ID, Action: "push", Repository: "a", Tag: "v", Source: "api", Payload: []byte(`{"id":"shared"}`)}}
+			res, err := d.Ingest(b.ctx, evs)
+			if err != nil || len(res) != 2 || res[0].EventID != id || res[0].Duplicate || res[0].Deliveries != 1 || res[1].EventID != "shared" {
+				errs <- fmt.Errorf("ingest %d: %+v %v", i, res, err)
+			}
+			if !res[1].Duplicate {
+				errs <- nil // exactly one call stores "shared"
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	firsts := 0
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+		firsts++
+	}
+	if firsts != 1 {
+		t.Fatalf("%d calls stored the shared event, want 1", firsts)
+	}
+	waitFor(t, func() bool { return len(got) == 51 })
+	if err := d.Stop(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := d.Ingest(b.ctx, []*models.Event{{ID: "after-stop", RegistryID: b.reg.ID, Action: "push", Repository: "a", Tag: "v", Source: "api", Payload: []byte(`{}`)}}); err != nil || res[0].Deliveries != 1 {
+		t.Fatalf("ingest after stop: %+v %v", res, err)
+	}
+}
