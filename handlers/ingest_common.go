@@ -138,7 +138,7 @@ func (h *Handler) commitEvents(ctx context.Context, reg *models.Registry, evs []
 		if ev.ID == "" {
 			ev.ID = uuid.NewString()
 		}
-		if ev.Action == acr.ActionDelete && ev.MediaType == "" && ev.Digest != "" {
+		if ev.Action == models.ActionDelete && ev.MediaType == "" && ev.Digest != "" {
 			// Distribution leaves a delete's media type empty; take the one
 			// its push had, when we saw it.
 			if mt, err := h.Store.PushedMediaType(ctx, reg.ID, ev.Repository, ev.Digest); err == nil {

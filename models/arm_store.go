@@ -2,8 +2,6 @@ package models
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -16,13 +14,6 @@ const APITokenPrefix = "rha_"
 // ErrTokenRevoked is returned by AuthenticateAPIToken for a token that
 // exists but was revoked; callers treat it like an unknown token.
 var ErrTokenRevoked = errors.New("token revoked")
-
-// HashAPIToken returns the hex SHA-256 of a token value, the form it is
-// stored and looked up in.
-func HashAPIToken(value string) string {
-	sum := sha256.Sum256([]byte(value))
-	return hex.EncodeToString(sum[:])
-}
 
 // CreateAPIToken stores a new API token and returns its clear value, which
 // is never stored and so can be shown only now. role defaults to
@@ -39,7 +30,7 @@ func (s *Store) CreateAPIToken(ctx context.Context, name, role, createdBy string
 		return "", nil, fmt.Errorf("store: create api token %q: unknown role %q", name, role)
 	}
 	value := newToken(APITokenPrefix)
-	t := &APIToken{Name: name, Hash: HashAPIToken(value), Prefix: value[:12], Role: role, CreatedBy: createdBy}
+	t := &APIToken{Name: name, Hash: HashToken(value), Prefix: value[:12], Role: role, CreatedBy: createdBy}
 	if err := s.db.WithContext(ctx).Create(t).Error; err != nil {
 		return "", nil, fmt.Errorf("store: create api token %q: %w", name, err)
 	}
@@ -80,7 +71,7 @@ func (s *Store) AuthenticateAPIToken(ctx context.Context, value string) (*APITok
 		return nil, fmt.Errorf("store: authenticate api token: %w", ErrNotFound)
 	}
 	var t APIToken
-	if err := s.db.WithContext(ctx).Where("hash = ?", HashAPIToken(value)).Take(&t).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("hash = ?", HashToken(value)).Take(&t).Error; err != nil {
 		return nil, notFound(err, "authenticate api token")
 	}
 	if t.RevokedAt != nil {

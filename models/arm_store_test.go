@@ -18,7 +18,7 @@ func TestAPITokenLifecycle(t *testing.T) {
 	if !strings.HasPrefix(value, APITokenPrefix) || len(value) < 40 {
 		t.Fatalf("token value %q", value)
 	}
-	if tok.Hash == value || tok.Hash != HashAPIToken(value) || !strings.HasPrefix(value, tok.Prefix) || tok.Role != RoleContributor {
+	if tok.Hash == value || tok.Hash != HashToken(value) || !strings.HasPrefix(value, tok.Prefix) || tok.Role != RoleContributor {
 		t.Fatalf("stored token %+v for %q", tok, value)
 	}
 	got, err := b.store.AuthenticateAPIToken(b.ctx, value)

@@ -35,6 +35,14 @@ var (
 	tagPattern    = regexp.MustCompile(`^[\w][\w.-]{0,127}$`)
 )
 
+// ValidRepository reports whether s is a repository name in Distribution's
+// grammar: lowercase path components joined by "/".
+func ValidRepository(s string) bool { return repoPattern.MatchString(s) }
+
+// ValidTag reports whether s is a valid image tag (at most 128 characters of
+// letters, digits, "_", "." and "-", not starting with "." or "-").
+func ValidTag(s string) bool { return tagPattern.MatchString(s) }
+
 // ParseScope parses a scope string. Leading and trailing spaces are ignored.
 // Errors say which rule the input broke.
 func ParseScope(raw string) (Scope, error) {
@@ -58,10 +66,10 @@ func ParseScope(raw string) (Scope, error) {
 	if strings.Contains(repo, "*") {
 		return Scope{}, fmt.Errorf("scope %q: a wildcard is allowed only as the whole tag (repository:*); leave the scope empty for all repositories", s)
 	}
-	if !repoPattern.MatchString(repo) {
+	if !ValidRepository(repo) {
 		return Scope{}, fmt.Errorf("scope %q: repository %q is not a valid name (lowercase letters, digits, separators . _ - and / between path components)", s, repo)
 	}
-	if tag != "*" && !tagPattern.MatchString(tag) {
+	if tag != "*" && !ValidTag(tag) {
 		return Scope{}, fmt.Errorf("scope %q: tag %q is not valid (letters, digits, _ . -, at most 128, not starting with . or -), or use * for all tags", s, tag)
 	}
 	return Scope{Repository: repo, Tag: tag}, nil

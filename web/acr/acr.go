@@ -16,16 +16,6 @@ import (
 	"github.com/registryhooks/registryhooks/models"
 )
 
-// Actions a webhook can subscribe to, and the ping.
-const (
-	ActionPush        = "push"
-	ActionDelete      = "delete"
-	ActionQuarantine  = "quarantine"
-	ActionChartPush   = "chart_push"
-	ActionChartDelete = "chart_delete"
-	ActionPing        = "ping"
-)
-
 // HelmChartMediaType is the media type of legacy ACR Helm chart events.
 const HelmChartMediaType = "application/vnd.acr.helm.chart"
 
@@ -107,34 +97,34 @@ func (e *Event) Content() (Content, error) {
 	size := e.Size
 	req := e.Request
 	switch e.Action {
-	case ActionPush:
+	case models.ActionPush:
 		if req.Method == "" {
 			req.Method = "PUT"
 		}
 		req.Addr = ""
 		c.Target = &Target{MediaType: e.MediaType, Size: &size, Digest: e.Digest, Length: &size, Repository: e.Repository, Tag: e.Tag}
 		c.Request = &req
-	case ActionDelete:
+	case models.ActionDelete:
 		if req.Method == "" {
 			req.Method = "DELETE"
 		}
 		req.Addr = ""
 		c.Target = &Target{MediaType: e.MediaType, Digest: e.Digest, Repository: e.Repository}
 		c.Request = &req
-	case ActionQuarantine:
+	case models.ActionQuarantine:
 		if req.Method == "" {
 			req.Method = "PUT"
 		}
 		req.Addr, req.UserAgent = "", ""
 		c.Target = &Target{Size: &size, Digest: e.Digest, Length: &size, Repository: e.Repository, Tag: e.Tag}
 		c.Request = &req
-	case ActionChartPush, ActionChartDelete:
+	case models.ActionChartPush, models.ActionChartDelete:
 		mt := e.MediaType
 		if mt == "" {
 			mt = HelmChartMediaType
 		}
 		c.Target = &Target{MediaType: mt, Size: &size, Digest: e.Digest, Repository: e.Repository, Tag: e.Tag, Name: e.Name, Version: e.Version}
-	case ActionPing:
+	case models.ActionPing:
 	default:
 		return Content{}, fmt.Errorf("acr: unknown action %q", e.Action)
 	}
@@ -174,6 +164,6 @@ func (e *Event) Model(registryID uint, source string) (*models.Event, error) {
 // Ping returns the body of a ping: {"id","timestamp","action":"ping"}, no
 // target or request (ACR publishes no ping body; receivers key on action).
 func Ping(id string, at time.Time) []byte {
-	b, _ := json.Marshal(Content{ID: id, Timestamp: FormatTime(at), Action: ActionPing})
+	b, _ := json.Marshal(Content{ID: id, Timestamp: FormatTime(at), Action: models.ActionPing})
 	return b
 }

@@ -49,20 +49,20 @@ func TestPayloadPerAction(t *testing.T) {
 		name string
 		ev   Event
 	}{
-		{"push", Event{ID: "cb8c3971-9adc-488b-bdd8-43cbb4974ff5", Time: at, Action: ActionPush, Repository: "hello-world", Tag: "v1",
+		{"push", Event{ID: "cb8c3971-9adc-488b-bdd8-43cbb4974ff5", Time: at, Action: models.ActionPush, Repository: "hello-world", Tag: "v1",
 			Digest: digest, MediaType: "application/vnd.docker.distribution.manifest.v2+json", Size: 524, Request: req}},
-		{"push_by_digest", Event{ID: "cb8c3971-9adc-488b-bdd8-43cbb4974ff6", Time: at, Action: ActionPush, Repository: "team/app",
+		{"push_by_digest", Event{ID: "cb8c3971-9adc-488b-bdd8-43cbb4974ff6", Time: at, Action: models.ActionPush, Repository: "team/app",
 			Digest: digest, MediaType: "application/vnd.oci.image.manifest.v1+json", Size: 0, Request: Request{ID: "r1", Host: "h"}}},
-		{"delete", Event{ID: "afc359ce-df7f-4e32-bdde-1ff8aa80927b", Time: at, Action: ActionDelete, Repository: "hello-world", Tag: "ignored",
+		{"delete", Event{ID: "afc359ce-df7f-4e32-bdde-1ff8aa80927b", Time: at, Action: models.ActionDelete, Repository: "hello-world", Tag: "ignored",
 			Digest: digest, MediaType: "application/vnd.docker.distribution.manifest.v2+json", Size: 524,
 			Request: Request{ID: "3d78b540-ab61-4f75-807f-7ca9ecf559b3", Host: "myregistry.azurecr.io", UserAgent: "python-requests/2.18.4"}}},
-		{"quarantine", Event{ID: "0d799b14-404b-4859-b2f6-50c5ee2a2c3a", Time: at, Action: ActionQuarantine, Repository: "helloworld", Tag: "1",
+		{"quarantine", Event{ID: "0d799b14-404b-4859-b2f6-50c5ee2a2c3a", Time: at, Action: models.ActionQuarantine, Repository: "helloworld", Tag: "1",
 			Digest: "sha256:91ef6", MediaType: "application/vnd.docker.distribution.manifest.v2+json", Size: 1791, Request: req}},
-		{"chart_push", Event{ID: "6356e9e0-627f-4fed-a9a1-000000000001", Time: at, Action: ActionChartPush, Repository: "repo",
+		{"chart_push", Event{ID: "6356e9e0-627f-4fed-a9a1-000000000001", Time: at, Action: models.ActionChartPush, Repository: "repo",
 			Tag: "wordpress-5.4.0.tgz", Name: "wordpress", Version: "5.4.0.tgz", Digest: digest, Size: 25265, Request: req}},
-		{"chart_delete", Event{ID: "6356e9e0-627f-4fed-a9a1-000000000002", Time: at, Action: ActionChartDelete, Repository: "repo",
+		{"chart_delete", Event{ID: "6356e9e0-627f-4fed-a9a1-000000000002", Time: at, Action: models.ActionChartDelete, Repository: "repo",
 			Tag: "wordpress-5.4.0.tgz", Name: "wordpress", Version: "5.4.0.tgz", Digest: digest, Size: 25265}},
-		{"ping", Event{ID: "00000000-0000-0000-0000-000000000001", Time: at, Action: ActionPing}},
+		{"ping", Event{ID: "00000000-0000-0000-0000-000000000001", Time: at, Action: models.ActionPing}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,11 +90,11 @@ func TestFieldSetsPerAction(t *testing.T) {
 		target      string
 		withRequest bool
 	}{
-		{ActionPush, "digest,length,mediaType,repository,size,tag", true},
-		{ActionDelete, "digest,mediaType,repository", true},
-		{ActionQuarantine, "digest,length,repository,size,tag", true},
-		{ActionChartPush, "digest,mediaType,name,repository,size,tag,version", false},
-		{ActionChartDelete, "digest,mediaType,name,repository,size,tag,version", false},
+		{models.ActionPush, "digest,length,mediaType,repository,size,tag", true},
+		{models.ActionDelete, "digest,mediaType,repository", true},
+		{models.ActionQuarantine, "digest,length,repository,size,tag", true},
+		{models.ActionChartPush, "digest,mediaType,name,repository,size,tag,version", false},
+		{models.ActionChartDelete, "digest,mediaType,name,repository,size,tag,version", false},
 	}
 	for _, tt := range tests {
 		ev := Event{ID: "x", Time: at, Action: tt.action, Repository: "r", Tag: "t", Digest: "sha256:1", MediaType: "m", Size: 1,
@@ -284,7 +284,7 @@ func TestParseEvent(t *testing.T) {
 
 func TestRecord(t *testing.T) {
 	t.Parallel()
-	payload, _ := (&Event{ID: "ev-1", Time: at, Action: ActionPush, Repository: "hello-world", Tag: "latest", Digest: "sha256:fea8",
+	payload, _ := (&Event{ID: "ev-1", Time: at, Action: models.ActionPush, Repository: "hello-world", Tag: "latest", Digest: "sha256:fea8",
 		MediaType: "application/vnd.docker.distribution.manifest.v2+json", Size: 708, Request: Request{ID: "r", Host: "h"}}).Payload()
 	tests := []struct {
 		name string

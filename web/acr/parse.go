@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/registryhooks/registryhooks/models"
 )
 
 // ErrInvalid marks a body that cannot be an event; the message says why.
@@ -125,12 +127,6 @@ func fromDistribution(de distEvent, now time.Time) (Event, string, error) {
 	return ev, "", nil
 }
 
-// repositoryRE is Distribution's repository name grammar: lowercase path
-// components separated by "/", each alphanumerics joined by ".", "_", "__"
-// or runs of "-".
-var repositoryRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*$`)
-
-var tagRE = regexp.MustCompile(`^[\w][\w.-]{0,127}$`)
 var digestRE = regexp.MustCompile(`^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`)
 
 // ValidateRepository checks a repository name against the Distribution
@@ -141,7 +137,7 @@ func ValidateRepository(repo string) error {
 		return invalid("target.repository is required")
 	case len(repo) > 255:
 		return invalid("target.repository must be at most 255 characters")
-	case !repositoryRE.MatchString(repo):
+	case !models.ValidRepository(repo):
 		return invalid("target.repository %q is not a valid repository name: lowercase letters, digits and separators (. _ __ -), components separated by /", repo)
 	}
 	return nil
@@ -176,7 +172,7 @@ func ParseEvent(body []byte, now time.Time) (Event, error) {
 		return Event{}, invalid("body must hold exactly one JSON object")
 	}
 	switch in.Action {
-	case ActionPush, ActionDelete, ActionQuarantine, ActionChartPush, ActionChartDelete:
+	case models.ActionPush, models.ActionDelete, models.ActionQuarantine, models.ActionChartPush, models.ActionChartDelete:
 	case "":
 		return Event{}, invalid("action is required: one of push, delete, quarantine, chart_push, chart_delete")
 	default:
@@ -192,22 +188,22 @@ func ParseEvent(body []byte, now time.Time) (Event, error) {
 	if in.ID != "" && (len(in.ID) > 64 || strings.ContainsAny(in.ID, " \t\r\n/")) {
 		return Event{}, invalid("id must be at most 64 characters without spaces or slashes")
 	}
-	if t.Tag != "" && !tagRE.MatchString(t.Tag) {
+	if t.Tag != "" && !models.ValidTag(t.Tag) {
 		return Event{}, invalid("target.tag %q is not a valid tag", t.Tag)
 	}
 	if t.Digest != "" && !digestRE.MatchString(t.Digest) {
 		return Event{}, invalid("target.digest %q is not a valid digest (algorithm:hex)", t.Digest)
 	}
 	switch in.Action {
-	case ActionPush, ActionQuarantine:
+	case models.ActionPush, models.ActionQuarantine:
 		if t.Tag == "" && t.Digest == "" {
 			return Event{}, invalid("%s needs target.tag or target.digest", in.Action)
 		}
-	case ActionDelete:
+	case models.ActionDelete:
 		if t.Digest == "" {
 			return Event{}, invalid("delete needs target.digest (ACR does not fire on untag)")
 		}
-	case ActionChartPush, ActionChartDelete:
+	case models.ActionChartPush, models.ActionChartDelete:
 		if t.Tag == "" && t.Name == "" {
 			return Event{}, invalid("%s needs target.tag or target.name", in.Action)
 		}
@@ -232,7 +228,7 @@ func ParseEvent(body []byte, now time.Time) (Event, error) {
 	}
 	ev := Event{ID: in.ID, Time: at.UTC(), Action: in.Action, Repository: t.Repository, Tag: t.Tag, Digest: t.Digest,
 		MediaType: t.MediaType, Size: size, Name: t.Name, Version: t.Version}
-	if in.Action == ActionDelete {
+	if in.Action == models.ActionDelete {
 		ev.Tag = ""
 	}
 	if in.Request != nil {
