@@ -87,7 +87,7 @@ func (w *Webhook) ParsedScope() (Scope, bool) {
 // its deliveries. Payload is the exact JSON body every delivery sends.
 type Event struct {
 	ID         string `gorm:"primaryKey;size:64"`
-	RegistryID uint   `gorm:"not null;index"`
+	RegistryID uint   `gorm:"not null"`
 	Action     string `gorm:"size:16;not null"`
 	Repository string `gorm:"size:255;not null;default:''"`
 	Tag        string `gorm:"size:128;not null;default:''"`
@@ -126,11 +126,16 @@ type Delivery struct {
 	ID        uint   `gorm:"primaryKey"`
 	EventID   string `gorm:"size:64;not null;index"`
 	WebhookID uint   `gorm:"not null;index:idx_delivery_webhook,priority:1"`
-	State     int    `gorm:"not null;default:0"`
+	State     int    `gorm:"not null;default:0;index:idx_delivery_due,priority:1"`
 	Attempts  int    `gorm:"not null;default:0"`
 	// AvailableAt (unix ns) is when the dispatcher may claim the row next:
 	// the retry time while pending, the lease expiry while in flight.
-	AvailableAt int64 `gorm:"not null;index:idx_delivery_open,where:state < 2"`
+	//
+	// Indexed with State, not by a partial index on open rows: SQLite with
+	// foreign keys on makes every change of a column in a partial index's
+	// WHERE clause about ten times dearer, and claims and results change
+	// State on every delivery.
+	AvailableAt int64 `gorm:"not null;index:idx_delivery_due,priority:2"`
 	// Last* summarise the latest attempt for tables that list deliveries.
 	LastStatusCode int    `gorm:"not null;default:0"`
 	LastReason     string `gorm:"size:128;not null;default:''"`

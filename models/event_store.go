@@ -2,10 +2,11 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"strings"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // IngestResult says what became of one ingested event.
@@ -20,55 +21,122 @@ type IngestResult struct {
 // it returns nil, every event and delivery is committed; otherwise none is.
 // An event whose id exists already is skipped (Duplicate), so a registry
 // retrying a notification does not cause a second delivery.
+//
+// It is the hot path of ingest, so it runs on database/sql with prepared
+// statements and multi-row inserts rather than through GORM.
 func (s *Store) IngestEvents(ctx context.Context, events []*Event) ([]IngestResult, error) {
 	out := make([]IngestResult, len(events))
 	now := s.now().UnixNano()
-	hooks := map[uint][]Webhook{}
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var dels []Delivery
-		for i, ev := range events {
-			out[i].EventID = ev.ID
-			if ev.CreatedAt == 0 {
-				ev.CreatedAt = now
-			}
-			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(ev)
-			if res.Error != nil {
-				return res.Error
-			}
-			if res.RowsAffected == 0 {
-				out[i].Duplicate = true
-				continue
-			}
-			ws, ok := hooks[ev.RegistryID]
-			if !ok {
-				if err := tx.Select("id", "actions", "scope", "status").
-					Where("registry_id = ? AND status = ?", ev.RegistryID, StatusEnabled).Find(&ws).Error; err != nil {
-					return err
-				}
-				hooks[ev.RegistryID] = ws
-			}
-			for j := range ws {
-				w := &ws[j]
-				if !w.HasAction(ev.Action) {
-					continue
-				}
-				sc, ok := w.ParsedScope()
-				if !ok || !sc.Matches(ev.Repository, ev.Tag) {
-					continue
-				}
-				dels = append(dels, Delivery{EventID: ev.ID, WebhookID: w.ID, AvailableAt: now, CreatedAt: now, UpdatedAt: now})
-				out[i].Deliveries++
-			}
-		}
-		if len(dels) > 0 {
-			return tx.CreateInBatches(dels, 500).Error
-		}
-		return nil
-	})
+	tx, err := s.wsql.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("store: ingest %d events: %w", len(events), err)
 	}
+	defer func() { _ = tx.Rollback() }()
+	insEvent := tx.StmtContext(ctx, s.insertEvent)
+	hooks := map[uint][]matcher{}
+	var dels []Delivery
+	for i, ev := range events {
+		out[i].EventID = ev.ID
+		if ev.CreatedAt == 0 {
+			ev.CreatedAt = now
+		}
+		res, err := insEvent.ExecContext(ctx, ev.ID, ev.RegistryID, ev.Action, ev.Repository, ev.Tag, ev.Digest, ev.Source, ev.Payload, ev.CreatedAt)
+		if err != nil {
+			return nil, fmt.Errorf("store: ingest event %q: %w", ev.ID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, fmt.Errorf("store: ingest event %q: %w", ev.ID, err)
+		} else if n == 0 {
+			out[i].Duplicate = true
+			continue
+		}
+		ms, ok := hooks[ev.RegistryID]
+		if !ok {
+			if ms, err = enabledMatchers(ctx, tx, ev.RegistryID); err != nil {
+				return nil, fmt.Errorf("store: ingest: webhooks of registry %d: %w", ev.RegistryID, err)
+			}
+			hooks[ev.RegistryID] = ms
+		}
+		for _, m := range ms {
+			if m.matches(ev) {
+				dels = append(dels, Delivery{EventID: ev.ID, WebhookID: m.id})
+				out[i].Deliveries++
+			}
+		}
+	}
+	if err := insertDeliveries(ctx, tx, dels, now); err != nil {
+		return nil, fmt.Errorf("store: ingest: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: ingest %d events: commit: %w", len(events), err)
+	}
 	return out, nil
+}
+
+// matcher is an enabled webhook reduced to what matching an event needs.
+type matcher struct {
+	id      uint
+	actions []string
+	scope   Scope
+}
+
+func (m matcher) matches(ev *Event) bool {
+	for _, a := range m.actions {
+		if a == ev.Action {
+			return m.scope.Matches(ev.Repository, ev.Tag)
+		}
+	}
+	return false
+}
+
+// enabledMatchers loads the enabled webhooks of a registry. A stored scope
+// that no longer parses (a hand-edited database) matches nothing.
+func enabledMatchers(ctx context.Context, tx *sql.Tx, registryID uint) ([]matcher, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, actions, scope FROM webhooks WHERE registry_id = ? AND status = ?`, registryID, StatusEnabled)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []matcher
+	for rows.Next() {
+		var id uint
+		var actions, scope string
+		if err := rows.Scan(&id, &actions, &scope); err != nil {
+			return nil, err
+		}
+		sc, err := ParseScope(scope)
+		if err != nil {
+			continue
+		}
+		w := Webhook{ActionsCSV: actions}
+		out = append(out, matcher{id: id, actions: w.Actions(), scope: sc})
+	}
+	return out, rows.Err()
+}
+
+// insertDeliveries writes new pending deliveries, due now, with multi-row
+// INSERTs of up to 100 rows.
+func insertDeliveries(ctx context.Context, tx *sql.Tx, dels []Delivery, now int64) error {
+	const chunk = 100
+	for len(dels) > 0 {
+		n := min(len(dels), chunk)
+		var b strings.Builder
+		b.WriteString("INSERT INTO deliveries (event_id, webhook_id, state, attempts, available_at, created_at, updated_at) VALUES ")
+		args := make([]any, 0, n*3)
+		for i, d := range dels[:n] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?, ?, 0, 0, ?, ?, ?)")
+			args = append(args, d.EventID, d.WebhookID, now, now, now)
+		}
+		q := b.String()
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("insert %d deliveries: %w", n, err)
+		}
+		dels = dels[n:]
+	}
+	return nil
 }
 
 // QueuePing writes a ping event for webhook w and its delivery in one

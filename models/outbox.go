@@ -40,23 +40,34 @@ type ClaimOptions struct {
 	Busy map[uint]int
 }
 
-// claimSQL leases due deliveries in one statement. The innermost select
-// walks the partial index idx_delivery_open (state < 2, available_at) in due
-// order; the window keeps at most the free capacity of each webhook.
-const claimSQL = `UPDATE deliveries SET state = 1, attempts = attempts + 1, available_at = ?, updated_at = ?
+// claimSQL leases due deliveries in one statement. The innermost selects
+// walk idx_delivery_due (state, available_at) in due order, once for pending
+// rows and once for in-flight rows whose lease expired; the window keeps at
+// most the free capacity of each webhook.
+const claimSQL = `WITH busy(webhook_id, n) AS MATERIALIZED (
+  SELECT CAST(key AS INTEGER), value FROM json_each(?1)
+)
+UPDATE deliveries SET state = 1, attempts = attempts + 1, available_at = ?2, updated_at = ?3
 WHERE id IN (
-  SELECT id FROM (
+  SELECT c.id FROM (
     SELECT id, available_at, webhook_id,
       ROW_NUMBER() OVER (PARTITION BY webhook_id ORDER BY available_at, id) AS rn
     FROM (
-      SELECT id, available_at, webhook_id FROM deliveries INDEXED BY idx_delivery_open
-      WHERE state < 2 AND available_at <= ?
-        AND webhook_id NOT IN (SELECT value FROM json_each(?))
-      ORDER BY available_at, id LIMIT ?
+      SELECT * FROM (
+        SELECT id, available_at, webhook_id FROM deliveries INDEXED BY idx_delivery_due
+        WHERE state = 0 AND available_at <= ?3
+          AND webhook_id NOT IN (SELECT value FROM json_each(?4))
+        ORDER BY available_at, id LIMIT ?5)
+      UNION ALL
+      SELECT * FROM (
+        SELECT id, available_at, webhook_id FROM deliveries INDEXED BY idx_delivery_due
+        WHERE state = 1 AND available_at <= ?3
+          AND webhook_id NOT IN (SELECT value FROM json_each(?4))
+        ORDER BY available_at, id LIMIT ?5)
     )
-  )
-  WHERE rn <= ? - COALESCE((SELECT value FROM json_each(?) WHERE key = CAST(webhook_id AS TEXT)), 0)
-  ORDER BY available_at, id LIMIT ?
+  ) AS c LEFT JOIN busy b ON b.webhook_id = c.webhook_id
+  WHERE c.rn <= ?6 - COALESCE(b.n, 0)
+  ORDER BY c.available_at, c.id LIMIT ?7
 )
 RETURNING id, event_id, webhook_id, attempts`
 
@@ -81,15 +92,15 @@ func (s *Store) ClaimDeliveries(ctx context.Context, opt ClaimOptions) ([]Claime
 	fullJSON, _ := json.Marshal(full)
 	busyJSON, _ := json.Marshal(busy)
 	now := opt.Now.UnixNano()
-	// Scan a few times the limit so one webhook's backlog at the head of the
-	// queue does not hide the others' due rows.
-	scan := opt.Limit * 4
-	if scan < 256 {
-		scan = 256
-	}
+	// Scan a little past the limit. A webhook whose backlog fills the head
+	// of the queue soon reaches its cap, and from the next claim on its rows
+	// are skipped by the full list, so the others' rows come up. Scanning
+	// several times the limit would be fairer within one claim, but the
+	// window over the scanned rows is most of a claim's cost.
+	scan := opt.Limit + 128
 	var out []ClaimedDelivery
-	rows, err := s.db.WithContext(ctx).Raw(claimSQL, opt.Now.Add(opt.Lease).UnixNano(), now, now,
-		string(fullJSON), scan, opt.PerWebhook, string(busyJSON), opt.Limit).Rows()
+	rows, err := s.wsql.QueryContext(ctx, claimSQL, string(busyJSON), opt.Now.Add(opt.Lease).UnixNano(), now,
+		string(fullJSON), scan, opt.PerWebhook, opt.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: claim deliveries: %w", err)
 	}
@@ -253,7 +264,9 @@ func (s *Store) ReleaseAllLeases(ctx context.Context, now time.Time) (int64, err
 // when none is open.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var at *int64
-	if err := s.rdb.WithContext(ctx).Raw(`SELECT MIN(available_at) FROM deliveries WHERE state < 2`).Scan(&at).Error; err != nil {
+	if err := s.rdb.WithContext(ctx).Raw(`SELECT MIN(a) FROM (
+		SELECT MIN(available_at) AS a FROM deliveries WHERE state = 0
+		UNION ALL SELECT MIN(available_at) FROM deliveries WHERE state = 1)`).Scan(&at).Error; err != nil {
 		return time.Time{}, false, fmt.Errorf("store: next due delivery: %w", err)
 	}
 	if at == nil {

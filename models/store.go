@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
@@ -37,10 +38,13 @@ func (e *QuotaError) Is(target error) bool { return target == ErrQuotaExceeded }
 // through a pool of one connection (no SQLITE_BUSY between our own writers)
 // while reads use a separate pool that WAL mode lets run beside the writer.
 type Store struct {
-	db     *gorm.DB // writes (and reads that must see them at once)
-	rdb    *gorm.DB // reads
-	cipher *Cipher
-	now    func() time.Time
+	db   *gorm.DB // writes (and reads that must see them at once)
+	wsql *sql.DB  // the same pool as db, for the hot paths written in plain SQL
+	// insertEvent is the prepared INSERT of IngestEvents.
+	insertEvent *sql.Stmt
+	rdb         *gorm.DB // reads
+	cipher      *Cipher
+	now         func() time.Time
 }
 
 // Options tune Open. The zero value is usable.
@@ -94,12 +98,26 @@ func Open(path string, opt Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: w, rdb: r, cipher: opt.Cipher, now: now}, nil
+	ins, err := wsql.Prepare(`INSERT INTO events (id, registry_id, action, repository, tag, digest, source, payload, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
+	if err != nil {
+		_ = wsql.Close()
+		_ = rsql.Close()
+		return nil, fmt.Errorf("store: prepare: %w", err)
+	}
+	return &Store{db: w, wsql: wsql, insertEvent: ins, rdb: r, cipher: opt.Cipher, now: now}, nil
 }
 
 func migrate(db *gorm.DB) error {
 	if err := db.AutoMigrate(&Registry{}, &Webhook{}, &Event{}, &Delivery{}, &Attempt{}, &User{}, &Session{}, &APIToken{}, &AuditEntry{}); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
+	}
+	// Indexes of earlier schemas: idx_delivery_due replaced the partial
+	// idx_delivery_open; events are no longer looked up by registry alone.
+	for _, idx := range []string{"idx_delivery_open", "idx_events_registry_id"} {
+		if err := db.Exec("DROP INDEX IF EXISTS " + idx).Error; err != nil {
+			return fmt.Errorf("store: migrate: drop %s: %w", idx, err)
+		}
 	}
 	return nil
 }
@@ -107,6 +125,9 @@ func migrate(db *gorm.DB) error {
 // Close closes both pools.
 func (s *Store) Close() error {
 	var errs []error
+	if s.insertEvent != nil {
+		errs = append(errs, s.insertEvent.Close())
+	}
 	for _, g := range []*gorm.DB{s.rdb, s.db} {
 		if d, err := g.DB(); err == nil {
 			errs = append(errs, d.Close())

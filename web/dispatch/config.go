@@ -31,8 +31,13 @@ type Config struct {
 	// rather than one row at a time. At most Workers*Prefetch deliveries
 	// are leased, at most PerEndpoint*Prefetch of one webhook: a dead
 	// endpoint's leased rows wait at most Prefetch*Timeout, well inside
-	// Lease. Default 4.
+	// Lease. Default 16: claims of a few hundred rows cost little more than
+	// claims of a few dozen, so larger batches raise throughput markedly.
 	Prefetch int
+	// ClaimInterval is the least time between two claims while deliveries
+	// are in flight, so a steady trickle of events is claimed in batches.
+	// An idle dispatcher claims at once. Default 5ms.
+	ClaimInterval time.Duration
 	// Timeout bounds one attempt, from dialling to the end of the response
 	// body. Default 5s, as ACR. A timeout is recorded as 504 Gateway Timeout.
 	Timeout time.Duration
@@ -79,8 +84,11 @@ func (c Config) WithDefaults() (Config, error) {
 	if c.PerEndpoint == 0 {
 		c.PerEndpoint = 4
 	}
+	if c.ClaimInterval == 0 {
+		c.ClaimInterval = 5 * time.Millisecond
+	}
 	if c.Prefetch == 0 {
-		c.Prefetch = 4
+		c.Prefetch = 16
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 5 * time.Second
