@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -25,11 +26,35 @@ type IngestResult struct {
 // It is the hot path of ingest, so it runs on database/sql with prepared
 // statements and multi-row inserts rather than through GORM.
 func (s *Store) IngestEvents(ctx context.Context, events []*Event) ([]IngestResult, error) {
+	res, _, err := s.IngestEventsLeased(ctx, events, nil)
+	return res, err
+}
+
+// DirectLease lets IngestEventsLeased hand new deliveries straight to the
+// dispatcher that is running in this process: they are written already
+// leased, as a claim would leave them, and returned, so no claim query is
+// needed for them. A crash loses nothing: leases expire, and a starting
+// dispatcher releases them at once.
+type DirectLease struct {
+	// Until is when the leases expire.
+	Until time.Time
+	// Limit caps the deliveries leased in all.
+	Limit int
+	// PerWebhook caps the deliveries of one webhook in flight, counting Busy.
+	PerWebhook int
+	// Busy counts each webhook's deliveries the dispatcher has in flight.
+	Busy map[uint]int
+}
+
+// IngestEventsLeased is IngestEvents that, with a non-nil lease, writes up
+// to its limits of the new deliveries already leased and returns them. The
+// rest stay pending for claims.
+func (s *Store) IngestEventsLeased(ctx context.Context, events []*Event, lease *DirectLease) ([]IngestResult, []ClaimedDelivery, error) {
 	out := make([]IngestResult, len(events))
 	now := s.now().UnixNano()
 	tx, err := s.wsql.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("store: ingest %d events: %w", len(events), err)
+		return nil, nil, fmt.Errorf("store: ingest %d events: %w", len(events), err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	insEvent := tx.StmtContext(ctx, s.insertEvent)
@@ -42,10 +67,10 @@ func (s *Store) IngestEvents(ctx context.Context, events []*Event) ([]IngestResu
 		}
 		res, err := insEvent.ExecContext(ctx, ev.ID, ev.RegistryID, ev.Action, ev.Repository, ev.Tag, ev.Digest, ev.Source, ev.Payload, ev.CreatedAt)
 		if err != nil {
-			return nil, fmt.Errorf("store: ingest event %q: %w", ev.ID, err)
+			return nil, nil, fmt.Errorf("store: ingest event %q: %w", ev.ID, err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return nil, fmt.Errorf("store: ingest event %q: %w", ev.ID, err)
+			return nil, nil, fmt.Errorf("store: ingest event %q: %w", ev.ID, err)
 		} else if n == 0 {
 			out[i].Duplicate = true
 			continue
@@ -53,7 +78,7 @@ func (s *Store) IngestEvents(ctx context.Context, events []*Event) ([]IngestResu
 		ms, ok := hooks[ev.RegistryID]
 		if !ok {
 			if ms, err = enabledMatchers(ctx, tx, ev.RegistryID); err != nil {
-				return nil, fmt.Errorf("store: ingest: webhooks of registry %d: %w", ev.RegistryID, err)
+				return nil, nil, fmt.Errorf("store: ingest: webhooks of registry %d: %w", ev.RegistryID, err)
 			}
 			hooks[ev.RegistryID] = ms
 		}
@@ -64,13 +89,34 @@ func (s *Store) IngestEvents(ctx context.Context, events []*Event) ([]IngestResu
 			}
 		}
 	}
+	var leased []ClaimedDelivery
+	if lease != nil {
+		var pending []Delivery
+		var direct []Delivery
+		busy := make(map[uint]int, len(lease.Busy))
+		for k, v := range lease.Busy {
+			busy[k] = v
+		}
+		for _, d := range dels {
+			if len(direct) < lease.Limit && busy[d.WebhookID] < lease.PerWebhook {
+				busy[d.WebhookID]++
+				direct = append(direct, d)
+			} else {
+				pending = append(pending, d)
+			}
+		}
+		if leased, err = insertLeased(ctx, tx, direct, now, lease.Until.UnixNano()); err != nil {
+			return nil, nil, fmt.Errorf("store: ingest: %w", err)
+		}
+		dels = pending
+	}
 	if err := insertDeliveries(ctx, tx, dels, now); err != nil {
-		return nil, fmt.Errorf("store: ingest: %w", err)
+		return nil, nil, fmt.Errorf("store: ingest: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("store: ingest %d events: commit: %w", len(events), err)
+		return nil, nil, fmt.Errorf("store: ingest %d events: commit: %w", len(events), err)
 	}
-	return out, nil
+	return out, leased, nil
 }
 
 // matcher is an enabled webhook reduced to what matching an event needs.
@@ -112,6 +158,44 @@ func enabledMatchers(ctx context.Context, tx *sql.Tx, registryID uint) ([]matche
 		out = append(out, matcher{id: id, actions: w.Actions(), scope: sc})
 	}
 	return out, rows.Err()
+}
+
+// insertLeased writes new deliveries already leased (in flight, attempt 1,
+// available again at until) and returns them.
+func insertLeased(ctx context.Context, tx *sql.Tx, dels []Delivery, now, until int64) ([]ClaimedDelivery, error) {
+	const chunk = 100
+	out := make([]ClaimedDelivery, 0, len(dels))
+	for len(dels) > 0 {
+		n := min(len(dels), chunk)
+		var b strings.Builder
+		b.WriteString("INSERT INTO deliveries (event_id, webhook_id, state, attempts, available_at, created_at, updated_at) VALUES ")
+		args := make([]any, 0, n*5)
+		for i, d := range dels[:n] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?, ?, 1, 1, ?, ?, ?)")
+			args = append(args, d.EventID, d.WebhookID, until, now, now)
+		}
+		b.WriteString(" RETURNING id, event_id, webhook_id")
+		rows, err := tx.QueryContext(ctx, b.String(), args...)
+		if err != nil {
+			return nil, fmt.Errorf("insert %d leased deliveries: %w", n, err)
+		}
+		for rows.Next() {
+			c := ClaimedDelivery{Attempt: 1}
+			if err := rows.Scan(&c.ID, &c.EventID, &c.WebhookID); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("insert leased deliveries: %w", err)
+			}
+			out = append(out, c)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("insert leased deliveries: %w", err)
+		}
+		dels = dels[n:]
+	}
+	return out, nil
 }
 
 // insertDeliveries writes new pending deliveries, due now, with multi-row

@@ -68,3 +68,71 @@ func TestClaimDeliveriesPerWebhook(t *testing.T) {
 		t.Fatalf("claimed %d after the first leases expired, want 8", len(got))
 	}
 }
+
+// IngestEventsLeased writes new deliveries already leased up to the
+// limits (total, and per webhook counting Busy) and the rest pending; a
+// claim then takes only the pending ones.
+func TestIngestEventsLeasedLimits(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var hooks []*Webhook
+	for _, n := range []string{"leaseA1", "leaseB1"} {
+		in := validInput(n)
+		in.Scope = ""
+		if fe := in.Validate(); fe != nil {
+			t.Fatal(fe)
+		}
+		w, err := b.store.CreateWebhook(b.ctx, b.reg, in, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hooks = append(hooks, w)
+	}
+	var evs []*Event
+	for i := range 5 {
+		evs = append(evs, &Event{ID: fmt.Sprintf("le%d", i), RegistryID: b.reg.ID, Action: "push", Repository: "r", Tag: "t", Source: "api", Payload: []byte("{}")})
+	}
+	until := b.store.Now().Add(time.Hour)
+	lease := &DirectLease{Until: until, Limit: 4, PerWebhook: 3, Busy: map[uint]int{hooks[0].ID: 2}}
+	res, leased, err := b.store.IngestEventsLeased(b.ctx, evs, lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 5 || res[0].Deliveries != 2 {
+		t.Fatalf("results %+v", res)
+	}
+	per := map[uint]int{}
+	for _, c := range leased {
+		per[c.WebhookID]++
+		if c.Attempt != 1 || c.ID == 0 || c.EventID == "" {
+			t.Fatalf("leased row %+v", c)
+		}
+	}
+	// A had 2 busy of 3: one more; B gets the remaining 3 of the limit 4.
+	if per[hooks[0].ID] != 1 || per[hooks[1].ID] != 3 || len(leased) != 4 {
+		t.Fatalf("leased per webhook %v (%d in all)", per, len(leased))
+	}
+	if lease.Busy[hooks[0].ID] != 2 {
+		t.Fatal("the caller's Busy map was changed")
+	}
+	var rows []Delivery
+	b.store.db.Where("id IN ?", []uint{leased[0].ID, leased[3].ID}).Find(&rows)
+	for _, d := range rows {
+		if d.State != DeliveryInFlight || d.Attempts != 1 || d.AvailableAt != until.UnixNano() {
+			t.Fatalf("leased row stored as %+v", d)
+		}
+	}
+	st, err := b.store.OutboxStats(b.ctx)
+	if err != nil || st.InFlight != 4 || st.Pending != 6 {
+		t.Fatalf("stats %+v, %v", st, err)
+	}
+	got, err := b.store.ClaimDeliveries(b.ctx, ClaimOptions{Now: b.store.Now(), Lease: time.Minute, Limit: 100, PerWebhook: 100})
+	if err != nil || len(got) != 6 {
+		t.Fatalf("claim after direct lease: %d rows, %v (want the 6 pending)", len(got), err)
+	}
+	// A duplicate event is skipped and leases nothing.
+	res, leased, err = b.store.IngestEventsLeased(b.ctx, evs[:1], &DirectLease{Until: until, Limit: 10, PerWebhook: 10})
+	if err != nil || !res[0].Duplicate || len(leased) != 0 {
+		t.Fatalf("duplicate: %+v, %d leased, %v", res, len(leased), err)
+	}
+}

@@ -36,6 +36,7 @@ type Dispatcher struct {
 
 	mu       sync.Mutex
 	leased   int                    // deliveries claimed and not yet written back
+	drained  bool                   // the last claim found nothing more due
 	busy     map[uint]int           // the same, per webhook
 	slots    map[uint]chan struct{} // running attempts per webhook, PerEndpoint each
 	hooks    map[uint]cachedHook
@@ -324,9 +325,37 @@ func (d *Dispatcher) runOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("dispatch: %w", err)
 	}
+	// Fewer rows than asked for: nothing else is due, so new events may be
+	// leased straight from ingest (see commit) until a backlog forms again.
+	d.mu.Lock()
+	d.drained = len(claimed) < free
+	d.mu.Unlock()
 	if len(claimed) == 0 {
 		return 0, nil
 	}
+	d.register(claimed)
+
+	eventIDs := make([]string, 0, len(claimed))
+	seenE := map[string]bool{}
+	for _, c := range claimed {
+		if !seenE[c.EventID] {
+			seenE[c.EventID] = true
+			eventIDs = append(eventIDs, c.EventID)
+		}
+	}
+	payloads, err := d.store.EventPayloads(ctx, eventIDs)
+	if err != nil {
+		d.unlease(claimed)
+		return 0, fmt.Errorf("dispatch: load claimed deliveries: %w", err)
+	}
+	if err := d.launch(ctx, claimed, payloads); err != nil {
+		return 0, err
+	}
+	return len(claimed), nil
+}
+
+// register counts leased deliveries as in flight.
+func (d *Dispatcher) register(claimed []models.ClaimedDelivery) {
 	d.mu.Lock()
 	d.leased += len(claimed)
 	for _, c := range claimed {
@@ -336,37 +365,38 @@ func (d *Dispatcher) runOnce(ctx context.Context) (int, error) {
 		}
 	}
 	d.mu.Unlock()
+}
 
-	eventIDs := make([]string, 0, len(claimed))
-	hookIDs := make([]uint, 0, 4)
-	seenE, seenH := map[string]bool{}, map[uint]bool{}
+// unlease gives registered deliveries back to the outbox after a failure to
+// load what their attempts need.
+func (d *Dispatcher) unlease(claimed []models.ClaimedDelivery) {
+	ids := make([]uint, len(claimed))
+	for i, c := range claimed {
+		ids[i] = c.ID
+	}
+	if rerr := d.store.ReleaseDeliveries(context.Background(), ids, d.now()); rerr != nil {
+		d.log.Error("dispatch: release after failed load", "error", rerr)
+	}
 	for _, c := range claimed {
-		if !seenE[c.EventID] {
-			seenE[c.EventID] = true
-			eventIDs = append(eventIDs, c.EventID)
-		}
+		d.done(c.WebhookID)
+	}
+}
+
+// launch hands registered deliveries, with their events' payloads, to the
+// workers.
+func (d *Dispatcher) launch(ctx context.Context, claimed []models.ClaimedDelivery, payloads map[string]models.EventPayload) error {
+	hookIDs := make([]uint, 0, 4)
+	seenH := map[uint]bool{}
+	for _, c := range claimed {
 		if !seenH[c.WebhookID] {
 			seenH[c.WebhookID] = true
 			hookIDs = append(hookIDs, c.WebhookID)
 		}
 	}
-	payloads, err := d.store.EventPayloads(ctx, eventIDs)
-	var targets map[uint]target
-	if err == nil {
-		targets, err = d.targets(ctx, hookIDs)
-	}
+	targets, err := d.targets(ctx, hookIDs)
 	if err != nil {
-		ids := make([]uint, len(claimed))
-		for i, c := range claimed {
-			ids[i] = c.ID
-		}
-		if rerr := d.store.ReleaseDeliveries(context.Background(), ids, d.now()); rerr != nil {
-			d.log.Error("dispatch: release after failed load", "error", rerr)
-		}
-		for _, c := range claimed {
-			d.done(c.WebhookID)
-		}
-		return 0, fmt.Errorf("dispatch: load claimed deliveries: %w", err)
+		d.unlease(claimed)
+		return fmt.Errorf("dispatch: load claimed deliveries: %w", err)
 	}
 	for _, c := range claimed {
 		p, okP := payloads[c.EventID]
@@ -383,7 +413,7 @@ func (d *Dispatcher) runOnce(ctx context.Context) (int, error) {
 		d.workerWG.Add(1)
 		go func() { defer d.workerWG.Done(); d.work(j, slots) }()
 	}
-	return len(claimed), nil
+	return nil
 }
 
 // targets returns the decrypted URI and headers of the given webhooks,

@@ -735,3 +735,63 @@ func TestIngestGroupCommit(t *testing.T) {
 		t.Fatalf("ingest after stop: %+v %v", res, err)
 	}
 }
+
+// While nothing else is due, ingest leases new deliveries to the running
+// dispatcher in its own transaction and starts them at once; once capacity
+// runs out, the rest queue as pending and claims take them. Every event is
+// delivered exactly once, each with one attempt numbered 1.
+func TestIngestLeasesDirectlyThenQueues(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{AllowPrivateTargets: true})
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		<-gate
+		mu.Lock()
+		seen[string(body)]++
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	w := b.webhook(t, "hookDirect", srv.URL, nil)
+	// Capacity 1: one delivery leased at a time.
+	d := New(b.store, Config{AllowPrivateTargets: true, Workers: 1, Prefetch: 1, PerEndpoint: 1}, nil)
+	if err := d.Start(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Stop(context.Background()) })
+	waitFor(t, func() bool { d.mu.Lock(); defer d.mu.Unlock(); return d.drained })
+	for i := range 3 {
+		id := fmt.Sprintf("direct-%d", i)
+		if _, err := d.Ingest(b.ctx, []*models.Event{{ID: id, RegistryID: b.reg.ID, Action: "push", Repository: "a", Tag: "v", Source: "api", Payload: []byte(id)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := b.store.OutboxStats(b.ctx)
+	if err != nil || st.InFlight != 1 || st.Pending != 2 {
+		t.Fatalf("with the receiver blocked: %+v, %v (want 1 leased at ingest, 2 pending)", st, err)
+	}
+	d.mu.Lock()
+	drained := d.drained
+	d.mu.Unlock()
+	if drained {
+		t.Fatal("still drained with deliveries pending")
+	}
+	close(gate)
+	waitFor(t, func() bool {
+		st, _ := b.store.OutboxStats(b.ctx)
+		return st.Succeeded == 3
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 3 || seen["direct-0"] != 1 || seen["direct-1"] != 1 || seen["direct-2"] != 1 {
+		t.Fatalf("received %v, want each event once", seen)
+	}
+	for _, row := range b.deliveries(t, w) {
+		as := b.attempts(t, row.ID)
+		if len(as) != 1 || as[0].Number != 1 || as[0].StatusCode != http.StatusOK {
+			t.Fatalf("delivery %d attempts %+v", row.ID, as)
+		}
+	}
+}

@@ -87,18 +87,15 @@ func (d *Dispatcher) commit(batch []ingestReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if len(batch) == 1 {
-		res, err := d.store.IngestEvents(ctx, batch[0].events)
+		res, err := d.ingestLeased(ctx, batch[0].events)
 		batch[0].done <- ingestResp{res, err}
-		if err == nil {
-			d.Kick()
-		}
 		return
 	}
 	var all []*models.Event
 	for _, r := range batch {
 		all = append(all, r.events...)
 	}
-	res, err := d.store.IngestEvents(ctx, all)
+	res, err := d.ingestLeased(ctx, all)
 	if err != nil {
 		d.log.Warn("dispatch: group commit failed, committing one by one", "error", err, "requests", len(batch))
 		for _, r := range batch {
@@ -113,5 +110,50 @@ func (d *Dispatcher) commit(batch []ingestReq) {
 		r.done <- ingestResp{res: res[i : i+len(r.events)]}
 		i += len(r.events)
 	}
-	d.Kick()
+}
+
+// ingestLeased commits events and, while nothing else is due, leases their
+// new deliveries to this dispatcher in the same transaction and starts
+// them at once: on the happy path a delivery needs no claim query and no
+// payload lookup. When a backlog exists, new deliveries queue behind it.
+func (d *Dispatcher) ingestLeased(ctx context.Context, events []*models.Event) ([]models.IngestResult, error) {
+	d.mu.Lock()
+	var lease *models.DirectLease
+	if d.drained && d.workCtx != nil {
+		busy := make(map[uint]int, len(d.busy))
+		for k, v := range d.busy {
+			busy[k] = v
+		}
+		lease = &models.DirectLease{Until: d.now().Add(d.cfg.Lease), Limit: d.capacity - d.leased,
+			PerWebhook: d.cfg.PerEndpoint * d.cfg.Prefetch, Busy: busy}
+	}
+	d.mu.Unlock()
+	res, leased, err := d.store.IngestEventsLeased(ctx, events, lease)
+	if err != nil {
+		return nil, err
+	}
+	queued := 0
+	for _, r := range res {
+		queued += r.Deliveries
+	}
+	if len(leased) > 0 {
+		d.register(leased)
+		payloads := make(map[string]models.EventPayload, len(events))
+		for _, ev := range events {
+			payloads[ev.ID] = models.EventPayload{ID: ev.ID, Action: ev.Action, Payload: ev.Payload}
+		}
+		if err := d.launch(ctx, leased, payloads); err != nil {
+			// The events are committed; the leases were given back and the
+			// claim loop will send them.
+			d.log.Warn("dispatch: start leased deliveries", "error", err)
+		}
+	}
+	if queued > len(leased) {
+		// Some wait in the outbox: claims take them, in due order.
+		d.mu.Lock()
+		d.drained = false
+		d.mu.Unlock()
+		d.Kick()
+	}
+	return res, nil
 }
