@@ -36,7 +36,7 @@ type Config struct {
 	Prefetch int
 	// ClaimInterval is the least time between two claims while deliveries
 	// are in flight, so a steady trickle of events is claimed in batches.
-	// An idle dispatcher claims at once. Default 5ms.
+	// An idle dispatcher claims at once. Default 25ms.
 	ClaimInterval time.Duration
 	// Timeout bounds one attempt, from dialling to the end of the response
 	// body. Default 5s, as ACR. A timeout is recorded as 504 Gateway Timeout.
@@ -85,7 +85,7 @@ func (c Config) WithDefaults() (Config, error) {
 		c.PerEndpoint = 4
 	}
 	if c.ClaimInterval == 0 {
-		c.ClaimInterval = 5 * time.Millisecond
+		c.ClaimInterval = 25 * time.Millisecond
 	}
 	if c.Prefetch == 0 {
 		c.Prefetch = 16
