@@ -141,7 +141,7 @@ func (h *Handler) ARMWebhookCreate(c echo.Context) error {
 	p := body.Properties
 	in := models.WebhookInput{Name: name, ServiceURI: p.ServiceURI, Headers: p.CustomHeaders, Actions: p.Actions,
 		Status: p.Status, Scope: p.Scope, Location: r.Location, Tags: body.Tags}
-	if fe := in.Validate(); fe != nil {
+	if fe := h.validateWebhook(c.Request().Context(), &in); fe != nil {
 		return armErr(http.StatusBadRequest, ARMCodeInvalidContent, "%s", fe.Error())
 	}
 	ctx := c.Request().Context()
@@ -223,7 +223,7 @@ func (h *Handler) ARMWebhookUpdate(c echo.Context) error {
 			in.Actions = *p.Actions
 		}
 	}
-	if fe := in.Validate(); fe != nil {
+	if fe := h.validateWebhook(c.Request().Context(), &in); fe != nil {
 		return armErr(http.StatusBadRequest, ARMCodeInvalidContent, "%s", fe.Error())
 	}
 	w, err = h.Store.UpdateWebhook(c.Request().Context(), w, in)

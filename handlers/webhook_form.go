@@ -1,9 +1,7 @@
 package handlers
 
 import (
-	"context"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -53,21 +51,11 @@ func (h *Handler) validate(c echo.Context, reg *models.Registry, f *webhookForm,
 		f.input.Name = existing.Name // the name cannot change
 		f.vm.Name = existing.Name
 	}
-	if fe := f.input.Validate(); fe != nil {
-		for k, v := range fe {
-			errs[k] = v
-		}
+	for k, v := range h.validateWebhook(c.Request().Context(), &f.input) {
+		errs[k] = v
 	}
 	if f.headersErr != nil {
 		errs["custom_headers"] = f.headersErr.Error()
-	}
-	if errs["service_uri"] == "" && h.CheckTarget != nil {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-		err := h.CheckTarget(ctx, f.input.ServiceURI)
-		cancel()
-		if err != nil {
-			errs["service_uri"] = "Service URI " + err.Error()
-		}
 	}
 	if existing == nil && errs["name"] == "" {
 		if _, err := h.Store.GetWebhook(c.Request().Context(), reg, f.input.Name); err == nil {

@@ -25,7 +25,10 @@ import (
 // file per test. The dispatcher is built but not started, so a Ping's
 // delivery stays queued where the test can see it.
 
-const adminPassword = "correct horse battery"
+const (
+	adminPassword = "correct horse battery"
+	apiToken      = "test-api-token"
+)
 
 type testBundle struct {
 	t     *testing.T
@@ -44,7 +47,7 @@ func setup(t *testing.T) testBundle {
 func setupWith(t *testing.T, flags ...string) testBundle {
 	t.Helper()
 	dir := t.TempDir()
-	env := map[string]string{"REGISTRYHOOKS_ADMIN_PASSWORD": adminPassword}
+	env := map[string]string{"REGISTRYHOOKS_ADMIN_PASSWORD": adminPassword, "REGISTRYHOOKS_API_TOKEN": apiToken}
 	cfg, err := web.Load(append([]string{"--db", filepath.Join(dir, "portal.db")}, flags...),
 		func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
@@ -938,4 +941,33 @@ func TestWebhookCreateRefusesPrivateTargets(t *testing.T) {
 	// A public address passes the check (nothing is dialled here).
 	r := c.post("/registries/myregistry/webhooks", url.Values{"name": {"publichook"}, "service_uri": {"http://203.0.113.7/hook"}, "actions": {"push"}}, true)
 	wantCode(t, r, http.StatusSeeOther)
+}
+
+// The ARM API refuses the same targets as the form, with the same reason.
+func TestAPIRefusesPrivateTargets(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t)
+	put := func(uri string) (int, string) {
+		body := `{"location":"local","properties":{"serviceUri":"` + uri + `","actions":["push"]}}`
+		req, _ := http.NewRequest(http.MethodPut, b.url+"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/registryhooks/providers/Microsoft.ContainerRegistry/registries/myregistry/webhooks/apihook1?api-version=2025-11-01", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+apiToken)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		out, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(out)
+	}
+	code, body := put("http://127.0.0.1:9/hook")
+	if code != http.StatusBadRequest || !strings.Contains(body, "loopback address; start with --allow-private-targets") || !strings.Contains(body, `"code":"InvalidRequestContent"`) {
+		t.Fatalf("loopback target: %d %s", code, body)
+	}
+	if n := b.countWebhooks(b.reg); n != 0 {
+		t.Fatalf("%d webhooks saved", n)
+	}
+	if code, body := put("http://203.0.113.9/hook"); code != http.StatusOK {
+		t.Fatalf("public target: %d %s", code, body)
+	}
 }
