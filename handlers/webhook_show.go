@@ -33,31 +33,10 @@ func (h *Handler) WebhookShow(c echo.Context) error {
 	vm := views.WebhookVM{
 		Page: h.page(c, w.Name, "webhooks", reg.Name), Name: w.Name, BaseURL: webhookURL(reg, w),
 		Status: w.Status, Scope: w.Scope, Actions: strings.Join(w.Actions(), ", "), Location: w.Location,
-		ServiceURI: maskURI(w.ServiceURI), Headers: maskedHeaders(w.Headers),
+		ServiceURI: models.MaskURI(w.ServiceURI), Headers: maskedHeaders(w.Headers),
 		CreatedAt: fmtTime(w.CreatedAt), CreatedBy: w.CreatedBy, Events: ev,
 	}
 	return render(c, http.StatusOK, views.Webhook(vm))
-}
-
-// maskURI keeps the scheme and host of a service URI and hides the rest,
-// where tokens often hide (paths, query strings, user info).
-func maskURI(s string) string {
-	i := strings.Index(s, "://")
-	if i < 0 {
-		return models.Mask
-	}
-	rest := s[i+3:]
-	host := rest
-	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
-		host = rest[:j]
-	}
-	if at := strings.LastIndex(host, "@"); at >= 0 {
-		host = host[at+1:]
-	}
-	if len(rest) > len(host) {
-		return s[:i+3] + host + "/" + models.Mask
-	}
-	return s[:i+3] + host
 }
 
 func maskedHeaders(h map[string]string) []views.KV {

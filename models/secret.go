@@ -105,3 +105,26 @@ func (c *Cipher) Open(s string) (string, error) {
 
 // Mask is what a secret value looks like where it must not be shown.
 const Mask = "******"
+
+// MaskURI keeps the scheme and host of a service URI and hides the rest,
+// where tokens often hide (paths, query strings, user info): pages, logs
+// and recorded attempts show this; only the callback configuration shows
+// the URI itself.
+func MaskURI(s string) string {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return Mask
+	}
+	rest := s[i+3:]
+	host := rest
+	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+		host = rest[:j]
+	}
+	if at := strings.LastIndex(host, "@"); at >= 0 {
+		host = host[at+1:]
+	}
+	if len(rest) > len(host) {
+		return s[:i+3] + host + "/" + Mask
+	}
+	return s[:i+3] + host
+}

@@ -971,3 +971,14 @@ func TestAPIRefusesPrivateTargets(t *testing.T) {
 		t.Fatalf("public target: %d %s", code, body)
 	}
 }
+
+func (b testBundle) webhookByName(name string) *models.Webhook {
+	b.t.Helper()
+	w, err := b.store.GetWebhook(b.ctx, b.reg, name)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return w
+}
+
+func itoa(n uint) string { return strconv.FormatUint(uint64(n), 10) }

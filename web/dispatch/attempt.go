@@ -54,7 +54,7 @@ type target struct {
 // and 504 when the attempt timed out.
 func (d *Dispatcher) attempt(ctx context.Context, t target, payload []byte) models.Attempt {
 	start := d.now()
-	rec := models.Attempt{RequestURI: t.uri, StartedAt: start.UnixNano()}
+	rec := models.Attempt{RequestURI: models.MaskURI(t.uri), StartedAt: start.UnixNano()}
 	shown := map[string]string{}
 
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
