@@ -22,6 +22,7 @@ import (
 const (
 	IngestCodeInvalidRequest       = "InvalidRequest"
 	IngestCodeUnauthorized         = "Unauthorized"
+	IngestCodeForbidden            = "Forbidden"
 	IngestCodeRegistryNotFound     = "RegistryNotFound"
 	IngestCodePayloadTooLarge      = "PayloadTooLarge"
 	IngestCodeUnsupportedMediaType = "UnsupportedMediaType"
@@ -90,10 +91,31 @@ func (h *Handler) ingestRegistry(c echo.Context) (*models.Registry, error) {
 			return nil, fmt.Errorf("ingest: token of registry %q: %w", name, err)
 		}
 		if own == "" || subtle.ConstantTimeCompare([]byte(token), []byte(own)) != 1 {
-			return nil, ingestError(c, http.StatusUnauthorized, IngestCodeUnauthorized, "The ingest token is not valid for registry '%s'.", name)
+			if ok, err := h.ingestByAPIToken(c, reg, token); !ok {
+				return nil, err
+			}
 		}
 	}
 	return reg, nil
+}
+
+// ingestByAPIToken admits an API token created in the portal, with the
+// same roles as everywhere: a Contributor or Admin token may post events, a
+// Reader token may not (403). Anything else is 401. When it refuses (false)
+// it has written the answer, or returns the error to log.
+func (h *Handler) ingestByAPIToken(c echo.Context, reg *models.Registry, token string) (bool, error) {
+	t, err := h.Store.AuthenticateAPIToken(c.Request().Context(), token)
+	switch {
+	case err == nil && models.RoleRank(t.Role) >= models.RoleRank(models.RoleContributor):
+		c.Set(ctxTokenName, t.Name)
+		return true, nil
+	case err == nil:
+		return false, ingestError(c, http.StatusForbidden, IngestCodeForbidden,
+			"The API token '%s' has the %s role; posting events needs Contributor or Admin.", t.Name, t.Role)
+	case errors.Is(err, models.ErrNotFound) || errors.Is(err, models.ErrTokenRevoked):
+		return false, ingestError(c, http.StatusUnauthorized, IngestCodeUnauthorized, "The ingest token is not valid for registry '%s'.", reg.Name)
+	}
+	return false, fmt.Errorf("ingest: authenticate api token: %w", err)
 }
 
 // ingestBody checks the content type against accepted and reads the body up

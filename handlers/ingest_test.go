@@ -241,3 +241,36 @@ func TestIngestErrors(t *testing.T) {
 		t.Fatalf("a refused request queued %d deliveries", st.Pending)
 	}
 }
+
+// API tokens made in the portal work on ingest with the portal's roles: a
+// Contributor or Admin token may post events, a Reader token gets 403, a
+// revoked one 401.
+func TestIngestWithAPITokenRoles(t *testing.T) {
+	t.Parallel()
+	b := setupIngest(t, 1<<20)
+	contrib, _, err := b.store.CreateAPIToken(b.ctx, "ci-job", models.RoleContributor, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, readerTok, err := b.store.CreateAPIToken(b.ctx, "dashboard", models.RoleReader, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"action":"push","target":{"repository":"team/app","tag":"v1"}}`)
+	if rec := b.post("/ingest/events/myregistry", contrib, "application/json", body); rec.Code != http.StatusAccepted {
+		t.Fatalf("contributor token: %d %s", rec.Code, rec.Body)
+	}
+	rec := b.post("/ingest/events/myregistry", reader, "application/json", body)
+	if code, msg := errorCode(t, rec); rec.Code != http.StatusForbidden || code != IngestCodeForbidden || !strings.Contains(msg, "Reader") {
+		t.Fatalf("reader token: %d %s %q", rec.Code, code, msg)
+	}
+	if err := b.store.RevokeAPIToken(b.ctx, readerTok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if rec := b.post("/ingest/events/myregistry", reader, "application/json", body); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("revoked token: %d", rec.Code)
+	}
+	if rec := b.post("/ingest/distribution/myregistry", reader, "application/vnd.docker.distribution.events.v2+json", sample(t, "03")); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("revoked token on distribution: %d", rec.Code)
+	}
+}
