@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 type testBundle struct {
@@ -192,5 +193,39 @@ func TestIngestMatchesAndDeduplicates(t *testing.T) {
 	b.store.db.Model(&Delivery{}).Where("webhook_id = ?", tagged.ID).Count(&n)
 	if n != 0 {
 		t.Fatalf("history of deleted webhook left: %d deliveries", n)
+	}
+}
+
+// Sessions end at their expiry; pruning removes them.
+func TestSessionExpires(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b.store.now = func() time.Time { return now }
+	u, err := b.store.CreateUser(b.ctx, "reader1", "password-1", RoleReader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := b.store.CreateSession(b.ctx, u, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := b.store.GetSession(b.ctx, tok); err != nil || s.User.Username != "reader1" {
+		t.Fatalf("live session: %+v, %v", s, err)
+	}
+	now = now.Add(time.Hour + time.Second)
+	if _, err := b.store.GetSession(b.ctx, tok); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("expired session: %v", err)
+	}
+	if err := b.store.PruneSessions(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	b.store.db.Model(&Session{}).Count(&n)
+	if n != 0 {
+		t.Fatalf("%d sessions left after pruning", n)
+	}
+	if _, err := b.store.GetSession(b.ctx, "not-a-token"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown token: %v", err)
 	}
 }

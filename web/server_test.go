@@ -982,3 +982,27 @@ func (b testBundle) webhookByName(name string) *models.Webhook {
 }
 
 func itoa(n uint) string { return strconv.FormatUint(uint64(n), 10) }
+
+// Sign-out ends the session on the server: the old cookie no longer works.
+func TestSignOut(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := b.admin()
+	u, _ := url.Parse(b.url)
+	old := c.http.Jar.Cookies(u)
+	wantCode(t, c.get("/registries/myregistry/webhooks"), http.StatusOK)
+	r := c.post("/logout", url.Values{}, true)
+	wantCode(t, r, http.StatusSeeOther)
+	if loc := r.header.Get("Location"); loc != "/login" {
+		t.Fatalf("after sign-out: Location %q", loc)
+	}
+	wantCode(t, c.get("/registries/myregistry/webhooks"), http.StatusSeeOther)
+	// Replaying the cookie from before the sign-out is refused too.
+	replay := b.client()
+	replay.http.Jar.SetCookies(u, old)
+	r = replay.get("/registries/myregistry/webhooks")
+	wantCode(t, r, http.StatusSeeOther)
+	if !strings.HasPrefix(r.header.Get("Location"), "/login") {
+		t.Fatalf("replayed cookie: Location %q", r.header.Get("Location"))
+	}
+}
