@@ -5,7 +5,7 @@ package static
 
 import "embed"
 
-// FS holds app.css, app.js and htmx.min.js.
+// FS holds app.css, app.js, htmx.min.js and favicon.svg.
 //
-//go:embed app.css app.js htmx.min.js
+//go:embed app.css app.js htmx.min.js favicon.svg
 var FS embed.FS

@@ -21,6 +21,7 @@ func routes(e *echo.Echo, h *handlers.Handler) {
 	// Machines: health, static assets.
 	e.GET("/healthz", h.Healthz)
 	e.GET("/static/*", staticHandler())
+	e.GET("/favicon.ico", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/static/favicon.svg") })
 
 	// Ingest: registries and scripts post events here (bearer ingest token).
 	e.POST("/ingest/distribution/:registry", h.IngestDistribution)
