@@ -80,6 +80,7 @@ func (s *Store) CreateRegistry(ctx context.Context, in RegistryInput) (*Registry
 		SubscriptionID: in.SubscriptionID, ResourceGroup: in.ResourceGroup, TagsJSON: encodeTags(in.Tags),
 		IngestToken: s.cipher.Seal(newToken("rhi_")),
 	}
+	defer s.forgetRegistries()
 	if err := s.db.WithContext(ctx).Create(r).Error; err != nil {
 		if isUnique(err) {
 			return nil, fmt.Errorf("store: create registry %q: %w", in.Name, ErrAlreadyExists)
@@ -103,6 +104,7 @@ func (s *Store) UpdateRegistry(ctx context.Context, name string, in RegistryInpu
 	if q := WebhookQuota(in.SKU); int(n) > q {
 		return nil, fmt.Errorf("store: update registry %q: %w", name, &QuotaError{SKU: in.SKU, Limit: q})
 	}
+	defer s.forgetRegistries()
 	r.SKU, r.LoginServer, r.Location, r.TagsJSON = in.SKU, in.LoginServer, in.Location, encodeTags(in.Tags)
 	if err := s.db.WithContext(ctx).Save(r).Error; err != nil {
 		return nil, fmt.Errorf("store: update registry %q: %w", name, err)
@@ -110,14 +112,26 @@ func (s *Store) UpdateRegistry(ctx context.Context, name string, in RegistryInpu
 	return r, nil
 }
 
-// GetRegistry finds a registry by name, ignoring case.
+// GetRegistry finds a registry by name, ignoring case. Every ingest request
+// asks, so found registries are cached until a write to registries in this
+// store (the only writer) clears the cache. The caller gets its own copy.
 func (s *Store) GetRegistry(ctx context.Context, name string) (*Registry, error) {
+	key := strings.ToLower(name)
+	if v, ok := s.registries.Load(key); ok {
+		r := *v.(*Registry)
+		return &r, nil
+	}
 	var r Registry
 	if err := s.rdb.WithContext(ctx).Where("name = ? COLLATE NOCASE", name).Take(&r).Error; err != nil {
 		return nil, notFound(err, fmt.Sprintf("get registry %q", name))
 	}
+	cached := r
+	s.registries.Store(key, &cached)
 	return &r, nil
 }
+
+// forgetRegistries clears the registry cache after a write.
+func (s *Store) forgetRegistries() { s.registries.Clear() }
 
 // GetRegistryByID finds a registry by its id.
 func (s *Store) GetRegistryByID(ctx context.Context, id uint) (*Registry, error) {
@@ -151,6 +165,7 @@ func (s *Store) DeleteRegistry(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	defer s.forgetRegistries()
 	if err := s.db.WithContext(ctx).Delete(&Registry{}, r.ID).Error; err != nil {
 		return fmt.Errorf("store: delete registry %q: %w", name, err)
 	}
@@ -170,6 +185,7 @@ func (s *Store) IngestToken(r *Registry) (string, error) {
 // RotateIngestToken gives the registry a new ingest token and returns it.
 func (s *Store) RotateIngestToken(ctx context.Context, r *Registry) (string, error) {
 	tok := newToken("rhi_")
+	defer s.forgetRegistries()
 	if err := s.db.WithContext(ctx).Model(r).Update("ingest_token", s.cipher.Seal(tok)).Error; err != nil {
 		return "", fmt.Errorf("store: rotate ingest token of %q: %w", r.Name, err)
 	}

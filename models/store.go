@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"gorm.io/driver/sqlite"
@@ -45,6 +46,8 @@ type Store struct {
 	rdb         *gorm.DB // reads
 	cipher      *Cipher
 	now         func() time.Time
+	// registries caches GetRegistry by lowercased name (*Registry).
+	registries sync.Map
 }
 
 // Options tune Open. The zero value is usable.
