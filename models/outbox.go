@@ -2,9 +2,11 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -175,54 +177,27 @@ type AttemptResult struct {
 	UpdatedAt   time.Time
 }
 
-const insertAttemptSQL = `INSERT INTO attempts (delivery_id, webhook_id, event_id, number, request_uri, request_headers,
-  status_code, reason_phrase, response_headers, response_body, truncated, error, duration_ms, started_at)
-  SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?)`
-
-const finishDeliverySQL = `UPDATE deliveries SET state = ?, available_at = ?, last_status_code = ?, last_reason = ?,
-  last_error = ?, last_duration_ms = ?, updated_at = ? WHERE id = ?`
-
 // RecordAttempts writes a batch of attempt results and the matching
-// delivery updates in one transaction. A delivery deleted meanwhile (its
-// webhook was deleted) is skipped silently.
+// delivery updates in one transaction, with multi-row statements (one INSERT
+// and one UPDATE … FROM VALUES per chunk of rows). A delivery deleted
+// meanwhile (its webhook was deleted) is skipped silently.
 func (s *Store) RecordAttempts(ctx context.Context, results []AttemptResult) error {
 	if len(results) == 0 {
 		return nil
 	}
-	// Plain database/sql: two statements prepared once per batch and run
-	// per row, far cheaper than the ORM's per-call statement handling.
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return fmt.Errorf("store: record %d attempts: %w", len(results), err)
-	}
-	err = func() error {
-		tx, err := sqlDB.BeginTx(ctx, nil)
+	err := func() error {
+		tx, err := s.wsql.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
 		defer func() { _ = tx.Rollback() }()
-		ins, err := tx.PrepareContext(ctx, insertAttemptSQL)
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
-		upd, err := tx.PrepareContext(ctx, finishDeliverySQL)
-		if err != nil {
-			return err
-		}
-		defer upd.Close()
-		for i := range results {
-			r := &results[i]
-			a := &r.Attempt
-			if _, err := ins.ExecContext(ctx, a.DeliveryID, a.WebhookID, a.EventID, a.Number, a.RequestURI, a.RequestHeaders,
-				a.StatusCode, a.ReasonPhrase, a.ResponseHeaders, a.ResponseBody, a.Truncated, a.Error, a.DurationMS, a.StartedAt,
-				a.DeliveryID); err != nil {
+		const chunk = 200
+		for rest := results; len(rest) > 0; {
+			n := min(len(rest), chunk)
+			if err := recordChunk(ctx, tx, rest[:n]); err != nil {
 				return err
 			}
-			if _, err := upd.ExecContext(ctx, r.State, r.AvailableAt.UnixNano(), a.StatusCode, truncate(a.ReasonPhrase, 128),
-				truncate(a.Error, 1024), a.DurationMS, r.UpdatedAt.UnixNano(), a.DeliveryID); err != nil {
-				return err
-			}
+			rest = rest[n:]
 		}
 		return tx.Commit()
 	}()
@@ -230,6 +205,38 @@ func (s *Store) RecordAttempts(ctx context.Context, results []AttemptResult) err
 		return fmt.Errorf("store: record %d attempts: %w", len(results), err)
 	}
 	return nil
+}
+
+func recordChunk(ctx context.Context, tx *sql.Tx, rs []AttemptResult) error {
+	var ins, upd strings.Builder
+	ins.WriteString(`INSERT INTO attempts (delivery_id, webhook_id, event_id, number, request_uri, request_headers,
+  status_code, reason_phrase, response_headers, response_body, truncated, error, duration_ms, started_at)
+  SELECT * FROM (VALUES `)
+	upd.WriteString(`UPDATE deliveries SET state = v.column2, available_at = v.column3, last_status_code = v.column4,
+  last_reason = v.column5, last_error = v.column6, last_duration_ms = v.column7, updated_at = v.column8 FROM (VALUES `)
+	insArgs := make([]any, 0, len(rs)*14)
+	updArgs := make([]any, 0, len(rs)*8)
+	for i := range rs {
+		r := &rs[i]
+		a := &r.Attempt
+		if i > 0 {
+			ins.WriteByte(',')
+			upd.WriteByte(',')
+		}
+		ins.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+		upd.WriteString("(?,?,?,?,?,?,?,?)")
+		insArgs = append(insArgs, a.DeliveryID, a.WebhookID, a.EventID, a.Number, a.RequestURI, a.RequestHeaders,
+			a.StatusCode, a.ReasonPhrase, a.ResponseHeaders, a.ResponseBody, a.Truncated, a.Error, a.DurationMS, a.StartedAt)
+		updArgs = append(updArgs, a.DeliveryID, r.State, r.AvailableAt.UnixNano(), a.StatusCode, truncate(a.ReasonPhrase, 128),
+			truncate(a.Error, 1024), a.DurationMS, r.UpdatedAt.UnixNano())
+	}
+	ins.WriteString(") AS v WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = v.column1)")
+	upd.WriteString(") AS v WHERE deliveries.id = v.column1")
+	if _, err := tx.ExecContext(ctx, ins.String(), insArgs...); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, upd.String(), updArgs...)
+	return err
 }
 
 // ReleaseDeliveries gives leased deliveries back unattempted (a graceful

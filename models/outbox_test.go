@@ -136,3 +136,63 @@ func TestIngestEventsLeasedLimits(t *testing.T) {
 		t.Fatalf("duplicate: %+v, %d leased, %v", res, len(leased), err)
 	}
 }
+
+// RecordAttempts writes every attempt and delivery update of a batch, and
+// skips (without failing the batch) a delivery deleted meanwhile.
+func TestRecordAttemptsBatch(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	in := validInput("recordA1")
+	in.Scope = ""
+	in.Validate()
+	w, err := b.store.CreateWebhook(b.ctx, b.reg, in, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []*Event
+	for i := range 250 { // more than one chunk
+		evs = append(evs, &Event{ID: fmt.Sprintf("rec%d", i), RegistryID: b.reg.ID, Action: "push", Repository: "r", Tag: "t", Source: "api", Payload: []byte("{}")})
+	}
+	if _, err := b.store.IngestEvents(b.ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	now := b.store.Now()
+	claimed, err := b.store.ClaimDeliveries(b.ctx, ClaimOptions{Now: now, Lease: time.Minute, Limit: 1000, PerWebhook: 1000})
+	if err != nil || len(claimed) != 250 {
+		t.Fatalf("claimed %d, %v", len(claimed), err)
+	}
+	var results []AttemptResult
+	for i, c := range claimed {
+		r := AttemptResult{Attempt: Attempt{DeliveryID: c.ID, WebhookID: c.WebhookID, EventID: c.EventID, Number: 1,
+			RequestURI: "http://h/******", RequestHeaders: `{"A":"\"q\""}`, StatusCode: 200, ReasonPhrase: "OK", ResponseBody: "ok", StartedAt: 7},
+			State: DeliverySucceeded, AvailableAt: now, UpdatedAt: now}
+		if i%2 == 1 {
+			r.Attempt.StatusCode, r.Attempt.ReasonPhrase, r.Attempt.Error = 500, "Internal Server Error", "boom"
+			r.State, r.AvailableAt = DeliveryPending, now.Add(time.Minute)
+		}
+		results = append(results, r)
+	}
+	// One more result for a delivery that no longer exists.
+	results = append(results, AttemptResult{Attempt: Attempt{DeliveryID: 999999, WebhookID: w.ID, EventID: "gone", Number: 1, StartedAt: 7},
+		State: DeliverySucceeded, AvailableAt: now, UpdatedAt: now})
+	if err := b.store.RecordAttempts(b.ctx, results); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.store.OutboxStats(b.ctx)
+	if err != nil || st.Succeeded != 125 || st.Pending != 125 || st.InFlight != 0 {
+		t.Fatalf("stats %+v, %v", st, err)
+	}
+	var n int64
+	b.store.db.Model(&Attempt{}).Count(&n)
+	if n != 250 {
+		t.Fatalf("%d attempts stored, want 250 (none for the deleted delivery)", n)
+	}
+	as, err := b.store.ListAttempts(b.ctx, claimed[1].ID)
+	if err != nil || len(as) != 1 || as[0].StatusCode != 500 || as[0].Error != "boom" || as[0].RequestHeaders != `{"A":"\"q\""}` {
+		t.Fatalf("attempt of delivery %d: %+v, %v", claimed[1].ID, as, err)
+	}
+	d, err := b.store.GetDelivery(b.ctx, w.ID, claimed[1].ID)
+	if err != nil || d.State != DeliveryPending || d.LastStatusCode != 500 || d.LastError != "boom" || d.AvailableAt != now.Add(time.Minute).UnixNano() {
+		t.Fatalf("delivery after a 500: %+v, %v", d, err)
+	}
+}
