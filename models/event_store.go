@@ -57,24 +57,25 @@ func (s *Store) IngestEventsLeased(ctx context.Context, events []*Event, lease *
 		return nil, nil, fmt.Errorf("store: ingest %d events: %w", len(events), err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	insEvent := tx.StmtContext(ctx, s.insertEvent)
+	for _, ev := range events {
+		if ev.CreatedAt == 0 {
+			ev.CreatedAt = now
+		}
+	}
+	stored, err := insertEvents(ctx, tx, events)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: ingest %d events: %w", len(events), err)
+	}
 	hooks := map[uint][]matcher{}
 	var dels []Delivery
 	for i, ev := range events {
 		out[i].EventID = ev.ID
-		if ev.CreatedAt == 0 {
-			ev.CreatedAt = now
-		}
-		res, err := insEvent.ExecContext(ctx, ev.ID, ev.RegistryID, ev.Action, ev.Repository, ev.Tag, ev.Digest, ev.Source, ev.Payload, ev.CreatedAt)
-		if err != nil {
-			return nil, nil, fmt.Errorf("store: ingest event %q: %w", ev.ID, err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return nil, nil, fmt.Errorf("store: ingest event %q: %w", ev.ID, err)
-		} else if n == 0 {
+		if !stored[ev.ID] {
 			out[i].Duplicate = true
 			continue
 		}
+		// The same id twice in one batch: the first one counts.
+		delete(stored, ev.ID)
 		ms, ok := hooks[ev.RegistryID]
 		if !ok {
 			if ms, err = enabledMatchers(ctx, tx, ev.RegistryID); err != nil {
@@ -117,6 +118,44 @@ func (s *Store) IngestEventsLeased(ctx context.Context, events []*Event, lease *
 		return nil, nil, fmt.Errorf("store: ingest %d events: commit: %w", len(events), err)
 	}
 	return out, leased, nil
+}
+
+// insertEvents writes events with multi-row INSERTs that skip ids stored
+// before, and returns the set of ids it stored.
+func insertEvents(ctx context.Context, tx *sql.Tx, events []*Event) (map[string]bool, error) {
+	const chunk = 100
+	stored := make(map[string]bool, len(events))
+	for rest := events; len(rest) > 0; {
+		n := min(len(rest), chunk)
+		var b strings.Builder
+		b.WriteString("INSERT INTO events (id, registry_id, action, repository, tag, digest, source, payload, created_at) VALUES ")
+		args := make([]any, 0, n*9)
+		for i, ev := range rest[:n] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?,?,?,?,?,?,?,?,?)")
+			args = append(args, ev.ID, ev.RegistryID, ev.Action, ev.Repository, ev.Tag, ev.Digest, ev.Source, ev.Payload, ev.CreatedAt)
+		}
+		b.WriteString(" ON CONFLICT DO NOTHING RETURNING id")
+		rows, err := tx.QueryContext(ctx, b.String(), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			stored[id] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		rest = rest[n:]
+	}
+	return stored, nil
 }
 
 // matcher is an enabled webhook reduced to what matching an event needs.

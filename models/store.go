@@ -39,13 +39,11 @@ func (e *QuotaError) Is(target error) bool { return target == ErrQuotaExceeded }
 // through a pool of one connection (no SQLITE_BUSY between our own writers)
 // while reads use a separate pool that WAL mode lets run beside the writer.
 type Store struct {
-	db   *gorm.DB // writes (and reads that must see them at once)
-	wsql *sql.DB  // the same pool as db, for the hot paths written in plain SQL
-	// insertEvent is the prepared INSERT of IngestEvents.
-	insertEvent *sql.Stmt
-	rdb         *gorm.DB // reads
-	cipher      *Cipher
-	now         func() time.Time
+	db     *gorm.DB // writes (and reads that must see them at once)
+	wsql   *sql.DB  // the same pool as db, for the hot paths written in plain SQL
+	rdb    *gorm.DB // reads
+	cipher *Cipher
+	now    func() time.Time
 	// registries caches GetRegistry by lowercased name (*Registry).
 	registries sync.Map
 }
@@ -101,14 +99,7 @@ func Open(path string, opt Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	ins, err := wsql.Prepare(`INSERT INTO events (id, registry_id, action, repository, tag, digest, source, payload, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
-	if err != nil {
-		_ = wsql.Close()
-		_ = rsql.Close()
-		return nil, fmt.Errorf("store: prepare: %w", err)
-	}
-	return &Store{db: w, wsql: wsql, insertEvent: ins, rdb: r, cipher: opt.Cipher, now: now}, nil
+	return &Store{db: w, wsql: wsql, rdb: r, cipher: opt.Cipher, now: now}, nil
 }
 
 func migrate(db *gorm.DB) error {
@@ -128,9 +119,6 @@ func migrate(db *gorm.DB) error {
 // Close closes both pools.
 func (s *Store) Close() error {
 	var errs []error
-	if s.insertEvent != nil {
-		errs = append(errs, s.insertEvent.Close())
-	}
 	for _, g := range []*gorm.DB{s.rdb, s.db} {
 		if d, err := g.DB(); err == nil {
 			errs = append(errs, d.Close())

@@ -229,3 +229,29 @@ func TestSessionExpires(t *testing.T) {
 		t.Fatalf("unknown token: %v", err)
 	}
 }
+
+// The same event id twice in one batch (two requests sharing a group
+// commit) is stored and delivered once; the second is a duplicate.
+func TestIngestSameIDTwiceInOneBatch(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	in := WebhookInput{Name: "dupehook", ServiceURI: "http://127.0.0.1:9/", Actions: []string{"push"}}
+	in.Validate()
+	if _, err := b.store.CreateWebhook(b.ctx, b.reg, in, "t"); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(id string) *Event {
+		return &Event{ID: id, RegistryID: b.reg.ID, Action: "push", Repository: "a", Tag: "v", Source: "api", Payload: []byte(`{}`)}
+	}
+	res, err := b.store.IngestEvents(b.ctx, []*Event{mk("same"), mk("other"), mk("same")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Duplicate || res[0].Deliveries != 1 || res[1].Duplicate || !res[2].Duplicate || res[2].Deliveries != 0 {
+		t.Fatalf("results %+v", res)
+	}
+	st, _ := b.store.OutboxStats(b.ctx)
+	if st.Pending != 2 {
+		t.Fatalf("%d deliveries queued, want 2", st.Pending)
+	}
+}

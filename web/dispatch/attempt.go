@@ -48,6 +48,8 @@ func newClient(cfg Config) *http.Client {
 type target struct {
 	uri     string
 	headers map[string]string
+	// shownURI is what the attempt record keeps of uri (models.MaskURI).
+	shownURI string
 }
 
 // attempt POSTs payload to t and returns the record of what happened. The
@@ -55,7 +57,11 @@ type target struct {
 // and 504 when the attempt timed out.
 func (d *Dispatcher) attempt(ctx context.Context, t target, payload []byte) models.Attempt {
 	start := d.now()
-	rec := models.Attempt{RequestURI: models.MaskURI(t.uri), StartedAt: start.UnixNano()}
+	shownURI := t.shownURI
+	if shownURI == "" {
+		shownURI = models.MaskURI(t.uri)
+	}
+	rec := models.Attempt{RequestURI: shownURI, StartedAt: start.UnixNano()}
 	shown := map[string]string{}
 
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)

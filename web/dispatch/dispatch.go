@@ -447,7 +447,7 @@ func (d *Dispatcher) targets(ctx context.Context, ids []uint) (map[uint]target, 
 		if err != nil {
 			return nil, err
 		}
-		t := target{uri: w.ServiceURI, headers: w.Headers}
+		t := target{uri: w.ServiceURI, headers: w.Headers, shownURI: models.MaskURI(w.ServiceURI)}
 		d.mu.Lock()
 		d.hooks[id] = cachedHook{stamp: w.UpdatedAt, t: t}
 		d.mu.Unlock()
