@@ -87,15 +87,16 @@ func (d *Dispatcher) commit(batch []ingestReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if len(batch) == 1 {
-		res, err := d.ingestLeased(ctx, batch[0].events)
+		res, start, err := d.ingestLeased(ctx, batch[0].events)
 		batch[0].done <- ingestResp{res, err}
+		start(ctx)
 		return
 	}
 	var all []*models.Event
 	for _, r := range batch {
 		all = append(all, r.events...)
 	}
-	res, err := d.ingestLeased(ctx, all)
+	res, start, err := d.ingestLeased(ctx, all)
 	if err != nil {
 		d.log.Warn("dispatch: group commit failed, committing one by one", "error", err, "requests", len(batch))
 		for _, r := range batch {
@@ -110,13 +111,16 @@ func (d *Dispatcher) commit(batch []ingestReq) {
 		r.done <- ingestResp{res: res[i : i+len(r.events)]}
 		i += len(r.events)
 	}
+	start(ctx)
 }
 
 // ingestLeased commits events and, while nothing else is due, leases their
-// new deliveries to this dispatcher in the same transaction and starts
-// them at once: on the happy path a delivery needs no claim query and no
-// payload lookup. When a backlog exists, new deliveries queue behind it.
-func (d *Dispatcher) ingestLeased(ctx context.Context, events []*models.Event) ([]models.IngestResult, error) {
+// new deliveries to this dispatcher in the same transaction: on the happy
+// path a delivery needs no claim query and no payload lookup. When a backlog
+// exists, new deliveries queue behind it. The returned start launches the
+// leased deliveries; callers answer their requests first, so an ingest
+// request waits only for its commit.
+func (d *Dispatcher) ingestLeased(ctx context.Context, events []*models.Event) ([]models.IngestResult, func(context.Context), error) {
 	d.mu.Lock()
 	var lease *models.DirectLease
 	if d.drained && d.workCtx != nil {
@@ -130,14 +134,25 @@ func (d *Dispatcher) ingestLeased(ctx context.Context, events []*models.Event) (
 	d.mu.Unlock()
 	res, leased, err := d.store.IngestEventsLeased(ctx, events, lease)
 	if err != nil {
-		return nil, err
+		return nil, func(context.Context) {}, err
 	}
+	// Count the leases at once, so claims and other ingests see them.
+	d.register(leased)
 	queued := 0
 	for _, r := range res {
 		queued += r.Deliveries
 	}
-	if len(leased) > 0 {
-		d.register(leased)
+	if queued > len(leased) {
+		// Some wait in the outbox: claims take them, in due order.
+		d.mu.Lock()
+		d.drained = false
+		d.mu.Unlock()
+		d.Kick()
+	}
+	start := func(ctx context.Context) {
+		if len(leased) == 0 {
+			return
+		}
 		payloads := make(map[string]models.EventPayload, len(events))
 		for _, ev := range events {
 			payloads[ev.ID] = models.EventPayload{ID: ev.ID, Action: ev.Action, Payload: ev.Payload}
@@ -148,12 +163,5 @@ func (d *Dispatcher) ingestLeased(ctx context.Context, events []*models.Event) (
 			d.log.Warn("dispatch: start leased deliveries", "error", err)
 		}
 	}
-	if queued > len(leased) {
-		// Some wait in the outbox: claims take them, in due order.
-		d.mu.Lock()
-		d.drained = false
-		d.mu.Unlock()
-		d.Kick()
-	}
-	return res, nil
+	return res, start, nil
 }
