@@ -55,6 +55,7 @@ func BenchmarkDelivery(b *testing.B) {
 
 	// (a) Baseline: the same number of POSTs, same concurrency, no portal.
 	var sent atomic.Int64
+	baseCPU0 := selfCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range conc {
@@ -75,6 +76,7 @@ func BenchmarkDelivery(b *testing.B) {
 	}
 	wg.Wait()
 	baseDur := time.Since(start)
+	baseCPU := selfCPU() - baseCPU0
 	baseRate := float64(deliveries) / baseDur.Seconds()
 	rcv.mu.Lock()
 	rcv.arrivals, rcv.got, rcv.total = nil, map[string]int{}, 0
@@ -92,6 +94,7 @@ func BenchmarkDelivery(b *testing.B) {
 		return []byte(fmt.Sprintf(`{"id":"%s-%d","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"team/app","tag":"v%d","digest":"sha256:%064d","size":524},"request":{"id":"r%d","host":"bench","method":"PUT","useragent":"bench"}}`, prefix, i, i, i, i))
 	}
 	var next atomic.Int64
+	prodSelf0, prodServer0 := selfCPU(), s.cpu()
 	start = time.Now()
 	for range ingestClients {
 		wg.Add(1)
@@ -137,6 +140,7 @@ func BenchmarkDelivery(b *testing.B) {
 			lat = append(lat, a.at.Sub(sentAt[i]))
 		}
 	}
+	prodSelf, prodServer := selfCPU()-prodSelf0, s.cpu()-prodServer0
 	prodDur := last.Sub(start)
 	prodRate := float64(deliveries) / prodDur.Seconds()
 	loadP50, loadP99 := pct(lat, 0.50), pct(lat, 0.99)
@@ -216,6 +220,9 @@ func BenchmarkDelivery(b *testing.B) {
 	fmt.Printf("(b) product (ingest+SQLite): %8d in %6.2fs = %8.0f deliveries/s (%d events x %d webhooks; ingest took %.2fs, %d clients)\n",
 		deliveries, prodDur.Seconds(), prodRate, events, hooks, ingestDur.Seconds(), ingestClients)
 	fmt.Printf("    ratio b/a: %.2f\n", prodRate/baseRate)
+	perDel := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(deliveries) }
+	fmt.Printf("    CPU per delivery: baseline %.0f µs (client and receiver); product %.0f µs (server %.0f µs, clients and receiver %.0f µs); ratio %.2f\n",
+		perDel(baseCPU), perDel(prodServer+prodSelf), perDel(prodServer), perDel(prodSelf), perDel(baseCPU)/perDel(prodServer+prodSelf))
 	fmt.Printf("    ingest-to-delivery under load: p50 %s  p99 %s\n", loadP50.Round(time.Millisecond), loadP99.Round(time.Millisecond))
 	fmt.Printf("    ingest-to-delivery idle:       p50 %s  p99 %s (%d deliveries)\n", idleP50.Round(100*time.Microsecond), idleP99.Round(100*time.Microsecond), len(idleLat))
 	fmt.Printf("    backlog of %d deliveries drained in %.2fs = %.0f deliveries/s\n", pendEvents*hooks, drainDur.Seconds(), float64(pendEvents*hooks)/drainDur.Seconds())
@@ -226,6 +233,7 @@ func BenchmarkDelivery(b *testing.B) {
 	b.ReportMetric(prodRate/baseRate, "ratio")
 	b.ReportMetric(float64(idleP99.Microseconds())/1000, "idle_p99_ms")
 	b.ReportMetric(float64(rssPeak)/1024, "peak_rss_MiB")
+	b.ReportMetric(perDel(prodServer), "server_cpu_us/delivery")
 }
 
 func numCPU() int {
