@@ -9,13 +9,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/labstack/echo/v4"
 	"github.com/registryhooks/registryhooks/models"
+	"github.com/registryhooks/registryhooks/models/modelstest"
 )
 
 // mountARM mirrors the ARM section of web/routes.go (less its BodyLimit,
@@ -64,23 +64,8 @@ type armBundle struct {
 
 func setupARM(t *testing.T) armBundle {
 	t.Helper()
-	c, err := models.NewCipher(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := models.Open(filepath.Join(t.TempDir(), "arm.db"), models.Options{Cipher: c})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s, reg := modelstest.Open(t, models.Options{})
 	ctx := context.Background()
-	if err := s.EnsureDefaultRegistry(ctx); err != nil {
-		t.Fatal(err)
-	}
-	reg, err := s.GetRegistry(ctx, models.DefaultRegistryName)
-	if err != nil {
-		t.Fatal(err)
-	}
 	k := &countingKicker{}
 	h := New(Deps{Store: s, Dispatcher: k, APIToken: testAPIToken, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	e := echo.New()

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/registryhooks/registryhooks/models"
+	"github.com/registryhooks/registryhooks/models/modelstest"
 )
 
 type ingestKicker struct{ n atomic.Int32 }
@@ -36,23 +37,8 @@ const globalIngestToken = "global-ingest-token-0123456789"
 
 func setupIngest(t *testing.T, maxBody int64) ingestBundle {
 	t.Helper()
-	c, err := models.NewCipher(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := models.Open(filepath.Join(t.TempDir(), "test.db"), models.Options{Cipher: c})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s, reg := modelstest.Open(t, models.Options{})
 	ctx := context.Background()
-	if err := s.EnsureDefaultRegistry(ctx); err != nil {
-		t.Fatal(err)
-	}
-	reg, err := s.GetRegistry(ctx, models.DefaultRegistryName)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tok, err := s.IngestToken(reg)
 	if err != nil {
 		t.Fatal(err)

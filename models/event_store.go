@@ -106,12 +106,12 @@ func (s *Store) IngestEventsLeased(ctx context.Context, events []*Event, lease *
 				pending = append(pending, d)
 			}
 		}
-		if leased, err = insertLeased(ctx, tx, direct, now, lease.Until.UnixNano()); err != nil {
+		if leased, err = insertDeliveries(ctx, tx, direct, now, lease.Until.UnixNano()); err != nil {
 			return nil, nil, fmt.Errorf("store: ingest: %w", err)
 		}
 		dels = pending
 	}
-	if err := insertDeliveries(ctx, tx, dels, now); err != nil {
+	if _, err := insertDeliveries(ctx, tx, dels, now, 0); err != nil {
 		return nil, nil, fmt.Errorf("store: ingest: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -199,67 +199,48 @@ func enabledMatchers(ctx context.Context, tx *sql.Tx, registryID uint) ([]matche
 	return out, rows.Err()
 }
 
-// insertLeased writes new deliveries already leased (in flight, attempt 1,
-// available again at until) and returns them.
-func insertLeased(ctx context.Context, tx *sql.Tx, dels []Delivery, now, until int64) ([]ClaimedDelivery, error) {
+// insertDeliveries writes new deliveries with multi-row INSERTs of up to
+// 100 rows: pending and due now when leaseUntil is 0, else already leased
+// (in flight, attempt 1, available again at leaseUntil). It returns the
+// rows it wrote as claims.
+func insertDeliveries(ctx context.Context, tx *sql.Tx, dels []Delivery, now, leaseUntil int64) ([]ClaimedDelivery, error) {
 	const chunk = 100
+	state, attempts, availableAt := DeliveryPending, 0, now
+	if leaseUntil > 0 {
+		state, attempts, availableAt = DeliveryInFlight, 1, leaseUntil
+	}
 	out := make([]ClaimedDelivery, 0, len(dels))
 	for len(dels) > 0 {
 		n := min(len(dels), chunk)
 		var b strings.Builder
 		b.WriteString("INSERT INTO deliveries (event_id, webhook_id, state, attempts, available_at, created_at, updated_at) VALUES ")
-		args := make([]any, 0, n*5)
+		args := make([]any, 0, n*7)
 		for i, d := range dels[:n] {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString("(?, ?, 1, 1, ?, ?, ?)")
-			args = append(args, d.EventID, d.WebhookID, until, now, now)
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, d.EventID, d.WebhookID, state, attempts, availableAt, now, now)
 		}
 		b.WriteString(" RETURNING id, event_id, webhook_id")
 		rows, err := tx.QueryContext(ctx, b.String(), args...)
 		if err != nil {
-			return nil, fmt.Errorf("insert %d leased deliveries: %w", n, err)
+			return nil, fmt.Errorf("insert %d deliveries: %w", n, err)
 		}
 		for rows.Next() {
-			c := ClaimedDelivery{Attempt: 1}
+			c := ClaimedDelivery{Attempt: attempts}
 			if err := rows.Scan(&c.ID, &c.EventID, &c.WebhookID); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("insert leased deliveries: %w", err)
+				return nil, fmt.Errorf("insert deliveries: %w", err)
 			}
 			out = append(out, c)
 		}
 		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("insert leased deliveries: %w", err)
+			return nil, fmt.Errorf("insert deliveries: %w", err)
 		}
 		dels = dels[n:]
 	}
 	return out, nil
-}
-
-// insertDeliveries writes new pending deliveries, due now, with multi-row
-// INSERTs of up to 100 rows.
-func insertDeliveries(ctx context.Context, tx *sql.Tx, dels []Delivery, now int64) error {
-	const chunk = 100
-	for len(dels) > 0 {
-		n := min(len(dels), chunk)
-		var b strings.Builder
-		b.WriteString("INSERT INTO deliveries (event_id, webhook_id, state, attempts, available_at, created_at, updated_at) VALUES ")
-		args := make([]any, 0, n*3)
-		for i, d := range dels[:n] {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString("(?, ?, 0, 0, ?, ?, ?)")
-			args = append(args, d.EventID, d.WebhookID, now, now, now)
-		}
-		q := b.String()
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("insert %d deliveries: %w", n, err)
-		}
-		dels = dels[n:]
-	}
-	return nil
 }
 
 // QueuePing writes a ping event for webhook w and its delivery in one

@@ -12,20 +12,14 @@ import (
 	"time"
 
 	"github.com/registryhooks/registryhooks/models"
+	"github.com/registryhooks/registryhooks/models/modelstest"
 )
 
 // BenchmarkDrain measures the dispatcher alone: a backlog of b.N
 // deliveries (8 webhooks) drained to a loopback receiver.
 func BenchmarkDrain(b *testing.B) {
-	c, _ := models.NewCipher(make([]byte, 32))
-	s, err := models.Open(b.TempDir()+"/bench.db", models.Options{Cipher: c})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s, reg := modelstest.Open(b, models.Options{})
 	ctx := context.Background()
-	_ = s.EnsureDefaultRegistry(ctx)
-	reg, _ := s.GetRegistry(ctx, models.DefaultRegistryName)
 	var got atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)

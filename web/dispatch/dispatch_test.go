@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/registryhooks/registryhooks/models"
+	"github.com/registryhooks/registryhooks/models/modelstest"
 )
 
 // clock is a fake clock shared by the store and the dispatcher.
@@ -47,24 +47,9 @@ type testBundle struct {
 // test calls runOnce.
 func setup(t *testing.T, cfg Config) *testBundle {
 	t.Helper()
-	c, err := models.NewCipher(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
 	clk := &clock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
-	s, err := models.Open(filepath.Join(t.TempDir(), "test.db"), models.Options{Cipher: c, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s, reg := modelstest.Open(t, models.Options{Now: clk.Now})
 	ctx := context.Background()
-	if err := s.EnsureDefaultRegistry(ctx); err != nil {
-		t.Fatal(err)
-	}
-	reg, err := s.GetRegistry(ctx, models.DefaultRegistryName)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if cfg.BackoffBase == 0 {
 		cfg.BackoffBase = time.Second
 	}
