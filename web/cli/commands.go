@@ -93,28 +93,16 @@ func create(o opts, c *client, regPath, hookPath string, table bool, stdout io.W
 	default:
 		return &apiError{Code: "InvalidSku", Message: "Webhooks are only supported for managed registries."}
 	}
-	props := map[string]any{
-		"serviceUri": o.get("uri"),
-		"actions":    splitActions(o.values["actions"]),
-		"status":     firstNonEmpty(o.get("status"), "enabled"),
+	props, tags, err := webhookFields(o)
+	if err != nil {
+		return err
 	}
-	if o.has("scope") {
-		props["scope"] = o.get("scope")
-	}
-	if o.has("headers") {
-		h, err := keyValues("headers", o.values["headers"])
-		if err != nil {
-			return err
-		}
-		props["customHeaders"] = h
-	}
+	props["serviceUri"] = o.get("uri")
+	props["actions"] = splitActions(o.values["actions"])
+	props["status"] = firstNonEmpty(o.get("status"), "enabled")
 	body := map[string]any{"location": firstNonEmpty(o.get("location"), reg.Location), "properties": props}
-	if o.has("tags") {
-		t, err := keyValues("tags", o.values["tags"])
-		if err != nil {
-			return err
-		}
-		body["tags"] = t
+	if tags != nil {
+		body["tags"] = tags
 	}
 	var raw json.RawMessage
 	if _, err := c.do(http.MethodPut, hookPath, body, &raw); err != nil {
@@ -123,9 +111,34 @@ func create(o opts, c *client, regPath, hookPath string, table bool, stdout io.W
 	return printWebhooks(stdout, table, raw, false)
 }
 
+// webhookFields reads the flags create and update treat alike: --scope and
+// --headers into properties, --tags (nil when not given).
+func webhookFields(o opts) (props map[string]any, tags map[string]string, err error) {
+	props = map[string]any{}
+	if o.has("scope") {
+		props["scope"] = o.get("scope")
+	}
+	if o.has("headers") {
+		h, err := keyValues("headers", o.values["headers"])
+		if err != nil {
+			return nil, nil, err
+		}
+		props["customHeaders"] = h
+	}
+	if o.has("tags") {
+		if tags, err = keyValues("tags", o.values["tags"]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return props, tags, nil
+}
+
 // update PATCHes only the fields given, as az's generic update does.
 func update(o opts, c *client, hookPath string, table bool, stdout io.Writer) error {
-	props := map[string]any{}
+	props, tags, err := webhookFields(o)
+	if err != nil {
+		return err
+	}
 	if o.has("uri") {
 		props["serviceUri"] = o.get("uri")
 	}
@@ -135,26 +148,12 @@ func update(o opts, c *client, hookPath string, table bool, stdout io.Writer) er
 	if o.has("status") {
 		props["status"] = o.get("status")
 	}
-	if o.has("scope") {
-		props["scope"] = o.get("scope")
-	}
-	if o.has("headers") {
-		h, err := keyValues("headers", o.values["headers"])
-		if err != nil {
-			return err
-		}
-		props["customHeaders"] = h
-	}
 	body := map[string]any{}
 	if len(props) > 0 {
 		body["properties"] = props
 	}
-	if o.has("tags") {
-		t, err := keyValues("tags", o.values["tags"])
-		if err != nil {
-			return err
-		}
-		body["tags"] = t
+	if tags != nil {
+		body["tags"] = tags
 	}
 	var raw json.RawMessage
 	if _, err := c.do(http.MethodPatch, hookPath, body, &raw); err != nil {
