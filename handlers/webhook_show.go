@@ -159,14 +159,14 @@ func (h *Handler) WebhookEventDetail(c echo.Context) error {
 		a := attempts[sel]
 		vm.Selected = sel
 		vm.RequestMethod, vm.RequestURI = http.MethodPost, a.RequestURI
-		vm.RequestHeaders = sortedKV(decodeJSONMap(a.RequestHeaders))
+		vm.RequestHeaders = sortedKV(models.DecodeHeaders(a.RequestHeaders))
 		vm.RequestBody = prettyJSON(d.Event.Payload)
 		if a.StatusCode > 0 {
 			vm.ResponseStatus = fmt.Sprintf("%d %s", a.StatusCode, a.ReasonPhrase)
 		} else {
 			vm.ResponseStatus = "no response"
 		}
-		vm.ResponseHeaders = sortedKV(decodeJSONMap(a.ResponseHeaders))
+		vm.ResponseHeaders = sortedKV(models.DecodeHeaders(a.ResponseHeaders))
 		vm.ResponseBody = prettyJSON([]byte(a.ResponseBody))
 		vm.Truncated, vm.Error = a.Truncated, a.Error
 		vm.Duration = fmt.Sprintf("%d ms", a.DurationMS)
@@ -187,32 +187,6 @@ func stateName(s int) string {
 		return "failed"
 	}
 	return ""
-}
-
-func decodeJSONMap(s string) map[string]string {
-	m := map[string]string{}
-	if s == "" {
-		return m
-	}
-	var raw map[string]any
-	if err := json.Unmarshal([]byte(s), &raw); err != nil {
-		return m
-	}
-	for k, v := range raw {
-		switch t := v.(type) {
-		case string:
-			m[k] = t
-		case []any:
-			parts := make([]string, 0, len(t))
-			for _, p := range t {
-				parts = append(parts, fmt.Sprint(p))
-			}
-			m[k] = strings.Join(parts, ", ")
-		default:
-			m[k] = fmt.Sprint(t)
-		}
-	}
-	return m
 }
 
 // prettyJSON indents a JSON body; anything else is returned as it is.

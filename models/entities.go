@@ -240,6 +240,29 @@ type AuditEntry struct {
 	Detail string    `gorm:"not null;default:''"`
 }
 
+// DecodeHeaders reads a header object as Attempt stores it (JSON, one
+// string per name). Lists, as an http.Header would hold them, are joined
+// with ", "; anything unreadable yields an empty map.
+func DecodeHeaders(s string) map[string]string {
+	out := map[string]string{}
+	var raw map[string]json.RawMessage
+	if s == "" || json.Unmarshal([]byte(s), &raw) != nil {
+		return out
+	}
+	for k, v := range raw {
+		var one string
+		if json.Unmarshal(v, &one) == nil {
+			out[k] = one
+			continue
+		}
+		var many []string
+		if json.Unmarshal(v, &many) == nil {
+			out[k] = strings.Join(many, ", ")
+		}
+	}
+	return out
+}
+
 func decodeTags(s string) map[string]string {
 	m := map[string]string{}
 	if s != "" {

@@ -291,7 +291,8 @@ func TestRecord(t *testing.T) {
 		a    models.Attempt
 	}{
 		{"ok", models.Attempt{EventID: "ev-1", RequestURI: "http://myservice.com", StatusCode: 200, ReasonPhrase: "OK",
-			RequestHeaders:  `{"Authorization":"******","Content-Length":"719","Content-Type":"application/json"}`,
+			// A value stored unmasked by mistake is masked by Record.
+			RequestHeaders:  `{"Authorization":"Basic c2VjcmV0","Content-Length":"719","Content-Type":"application/json"}`,
 			ResponseHeaders: `{"Content-Length":"0"}`}},
 		{"timeout", models.Attempt{EventID: "ev-1", RequestURI: "http://myservice.com", StatusCode: 504, ReasonPhrase: "Gateway Timeout",
 			Error: "timed out after 5s", RequestHeaders: `{"Content-Type":"application/json"}`, ResponseHeaders: `{}`}},
@@ -301,7 +302,7 @@ func TestRecord(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := Record(models.AttemptWithEvent{Attempt: tt.a, Payload: payload})
+			r := Record(models.AttemptWithEvent{Attempt: tt.a, Payload: payload}, map[string]string{"authorization": "Basic c2VjcmV0"})
 			b, err := json.MarshalIndent(r, "", "  ")
 			if err != nil {
 				t.Fatal(err)

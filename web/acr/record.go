@@ -2,7 +2,9 @@ package acr
 
 import (
 	"encoding/json"
+	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/registryhooks/registryhooks/models"
 )
@@ -16,10 +18,10 @@ type EventRecord struct {
 	EventResponseMessage EventResponseMessage `json:"eventResponseMessage"`
 }
 
-// EventRequestMessage is the request of an attempt. Custom header values
-// are masked.
+// EventRequestMessage is the request of an attempt: the exact payload sent,
+// the headers with custom header values masked, the masked service URI.
 type EventRequestMessage struct {
-	Content    Content           `json:"content"`
+	Content    json.RawMessage   `json:"content"`
 	Headers    map[string]string `json:"headers"`
 	Method     string            `json:"method"`
 	RequestURI string            `json:"requestUri"`
@@ -27,40 +29,43 @@ type EventRequestMessage struct {
 }
 
 // EventResponseMessage is the response of an attempt. StatusCode is a
-// string, as in ARM ("200"); an attempt that got no response has "504" and
-// "Gateway Timeout" when it timed out, and otherwise no status code and the
-// error as its content.
+// string, as in ARM ("200"). An attempt that got no HTTP response reads as
+// ACR's portal shows it: "504" "Gateway Timeout", with the cause as content.
 type EventResponseMessage struct {
-	Content      string            `json:"content,omitempty"`
+	Content      string            `json:"content"`
 	Headers      map[string]string `json:"headers"`
-	ReasonPhrase string            `json:"reasonPhrase,omitempty"`
-	StatusCode   string            `json:"statusCode,omitempty"`
+	ReasonPhrase string            `json:"reasonPhrase"`
+	StatusCode   string            `json:"statusCode"`
 	Version      string            `json:"version"`
 }
 
 // Record builds the listEvents entry of an attempt and the payload it sent.
-// A payload that does not decode still yields a record with the content's
-// id set to the attempt's event id.
-func Record(a models.AttemptWithEvent) EventRecord {
-	var c Content
-	if err := json.Unmarshal(a.Payload, &c); err != nil || c.ID == "" {
-		c.ID = a.EventID
+// Values of the headers named in secret (a webhook's custom headers) are
+// masked, whatever the attempt stored.
+func Record(a models.AttemptWithEvent, secret map[string]string) EventRecord {
+	reqHeaders := models.DecodeHeaders(a.RequestHeaders)
+	for k := range reqHeaders {
+		for name := range secret {
+			if strings.EqualFold(k, name) {
+				reqHeaders[k] = models.Mask
+			}
+		}
 	}
-	req := EventRequestMessage{Content: c, Headers: decodeMap(a.RequestHeaders), Method: "POST", RequestURI: a.RequestURI, Version: "1.1"}
-	resp := EventResponseMessage{Headers: decodeMap(a.ResponseHeaders), Version: "1.1", Content: a.ResponseBody, ReasonPhrase: a.ReasonPhrase}
-	if a.StatusCode != 0 {
-		resp.StatusCode = strconv.Itoa(a.StatusCode)
+	content := json.RawMessage(a.Payload)
+	if !json.Valid(content) {
+		content = json.RawMessage("{}")
 	}
-	if a.StatusCode == 0 || (a.Error != "" && a.ResponseBody == "") {
+	resp := EventResponseMessage{Content: a.ResponseBody, Headers: models.DecodeHeaders(a.ResponseHeaders),
+		ReasonPhrase: a.ReasonPhrase, StatusCode: strconv.Itoa(a.StatusCode), Version: "1.1"}
+	if a.StatusCode == 0 {
+		resp.StatusCode, resp.ReasonPhrase = "504", http.StatusText(http.StatusGatewayTimeout)
+	}
+	if resp.Content == "" {
 		resp.Content = a.Error
 	}
-	return EventRecord{ID: a.EventID, EventRequestMessage: req, EventResponseMessage: resp}
-}
-
-func decodeMap(s string) map[string]string {
-	m := map[string]string{}
-	if s != "" {
-		_ = json.Unmarshal([]byte(s), &m)
+	return EventRecord{
+		ID:                   a.EventID,
+		EventRequestMessage:  EventRequestMessage{Content: content, Headers: reqHeaders, Method: http.MethodPost, RequestURI: a.RequestURI, Version: "1.1"},
+		EventResponseMessage: resp,
 	}
-	return m
 }
