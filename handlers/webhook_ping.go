@@ -2,34 +2,23 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/registryhooks/registryhooks/models"
 	"github.com/registryhooks/registryhooks/views"
+	"github.com/registryhooks/registryhooks/web/acr"
 )
-
-// pingPayload is the body a Ping sends: ACR does not publish one, so this is
-// the recommended minimal event (spec 3.3), with the id the API returns.
-type pingPayload struct {
-	ID        string `json:"id"`
-	Timestamp string `json:"timestamp"`
-	Action    string `json:"action"`
-}
 
 // queuePing writes a ping event and its delivery to w in one transaction
 // and wakes the dispatcher. It returns the event id.
 func (h *Handler) queuePing(ctx context.Context, reg *models.Registry, w *models.Webhook) (string, error) {
 	id := uuid.NewString()
-	body, err := json.Marshal(pingPayload{ID: id, Timestamp: h.Store.Now().UTC().Format(time.RFC3339Nano), Action: models.ActionPing})
-	if err != nil {
-		return "", err
-	}
-	ev := &models.Event{ID: id, RegistryID: reg.ID, Action: models.ActionPing, Source: "ping", Payload: body}
+	// ACR publishes no ping body; this is the recommended minimal event
+	// (spec 3.3), with the id the API returns.
+	ev := &models.Event{ID: id, RegistryID: reg.ID, Action: models.ActionPing, Source: "ping", Payload: acr.Ping(id, h.Store.Now())}
 	if _, err := h.Store.QueuePing(ctx, w, ev); err != nil {
 		return "", err
 	}
