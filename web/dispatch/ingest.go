@@ -53,6 +53,7 @@ func (d *Dispatcher) Ingest(ctx context.Context, events []*models.Event) ([]mode
 // committer gathers whatever ingest calls are waiting and commits them
 // together, until stop is closed and the queue is empty.
 func (d *Dispatcher) committer(stop <-chan struct{}) {
+	busy := false
 	for {
 		var first ingestReq
 		select {
@@ -69,19 +70,40 @@ func (d *Dispatcher) committer(stop <-chan struct{}) {
 		}
 		batch := []ingestReq{first}
 		n := len(first.events)
+		// Under load (the last commit was shared), wait a moment for more
+		// requests: fewer, larger transactions. A lone request goes at once.
+		var linger <-chan time.Time
+		if busy {
+			linger = time.After(ingestLinger)
+		}
 	gather:
 		for n < maxGroupEvents {
 			select {
 			case r := <-d.ingestCh:
 				batch = append(batch, r)
 				n += len(r.events)
+				continue
 			default:
+			}
+			if linger == nil {
+				break
+			}
+			select {
+			case r := <-d.ingestCh:
+				batch = append(batch, r)
+				n += len(r.events)
+			case <-linger:
 				break gather
 			}
 		}
+		busy = len(batch) > 1
 		d.commit(batch)
 	}
 }
+
+// ingestLinger is how long a group commit waits for more requests while
+// ingest is busy.
+const ingestLinger = time.Millisecond
 
 func (d *Dispatcher) commit(batch []ingestReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
