@@ -202,7 +202,7 @@ func enabledMatchers(ctx context.Context, tx *sql.Tx, registryID uint) ([]matche
 // insertDeliveries writes new deliveries with multi-row INSERTs of up to
 // 100 rows: pending and due now when leaseUntil is 0, else already leased
 // (in flight, attempt 1, available again at leaseUntil). It returns the
-// rows it wrote as claims.
+// leased rows it wrote as claims.
 func insertDeliveries(ctx context.Context, tx *sql.Tx, dels []Delivery, now, leaseUntil int64) ([]ClaimedDelivery, error) {
 	const chunk = 100
 	state, attempts, availableAt := DeliveryPending, 0, now
@@ -221,6 +221,14 @@ func insertDeliveries(ctx context.Context, tx *sql.Tx, dels []Delivery, now, lea
 			}
 			b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
 			args = append(args, d.EventID, d.WebhookID, state, attempts, availableAt, now, now)
+		}
+		if leaseUntil == 0 {
+			// Pending rows go to the claims; nobody needs their ids now.
+			if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+				return nil, fmt.Errorf("insert %d deliveries: %w", n, err)
+			}
+			dels = dels[n:]
+			continue
 		}
 		b.WriteString(" RETURNING id, event_id, webhook_id")
 		rows, err := tx.QueryContext(ctx, b.String(), args...)

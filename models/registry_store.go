@@ -166,6 +166,7 @@ func (s *Store) DeleteRegistry(ctx context.Context, name string) error {
 		return err
 	}
 	defer s.forgetRegistries()
+	defer s.hookGen.Add(1) // its webhooks go with it
 	if err := s.db.WithContext(ctx).Delete(&Registry{}, r.ID).Error; err != nil {
 		return fmt.Errorf("store: delete registry %q: %w", name, err)
 	}

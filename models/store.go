@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/driver/sqlite"
@@ -46,7 +47,14 @@ type Store struct {
 	now    func() time.Time
 	// registries caches GetRegistry by lowercased name (*Registry).
 	registries sync.Map
+	// hookGen counts writes to webhooks, so callers that cache webhooks
+	// (the dispatcher) know when to look again.
+	hookGen atomic.Uint64
 }
+
+// WebhookGeneration changes whenever a webhook is created, changed or
+// deleted through this store, the database's only writer.
+func (s *Store) WebhookGeneration() uint64 { return s.hookGen.Load() }
 
 // Options tune Open. The zero value is usable.
 type Options struct {

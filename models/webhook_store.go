@@ -128,6 +128,7 @@ func (s *Store) open(w *Webhook) error {
 // uniqueness and the SKU quota are checked in the same transaction as the
 // insert, so two concurrent creates cannot both squeeze past the quota.
 func (s *Store) CreateWebhook(ctx context.Context, reg *Registry, in WebhookInput, createdBy string) (*Webhook, error) {
+	defer s.hookGen.Add(1)
 	if in.Location == "" {
 		in.Location = reg.Location
 	}
@@ -172,6 +173,7 @@ func (s *Store) CreateWebhook(ctx context.Context, reg *Registry, in WebhookInpu
 // UpdateWebhook replaces the settable fields of webhook w (found by its id)
 // with in, which has passed Validate. The name and location do not change.
 func (s *Store) UpdateWebhook(ctx context.Context, w *Webhook, in WebhookInput) (*Webhook, error) {
+	defer s.hookGen.Add(1)
 	res := s.db.WithContext(ctx).Model(&Webhook{}).Where("id = ?", w.ID).Updates(map[string]any{
 		"service_uri":    s.cipher.Seal(in.ServiceURI),
 		"custom_headers": s.sealHeaders(in.Headers),
@@ -192,6 +194,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *Webhook, in WebhookInput) 
 
 // SetWebhookStatus enables or disables a webhook.
 func (s *Store) SetWebhookStatus(ctx context.Context, w *Webhook, status string) error {
+	defer s.hookGen.Add(1)
 	res := s.db.WithContext(ctx).Model(&Webhook{}).Where("id = ?", w.ID).Updates(map[string]any{"status": status, "updated_at": s.now()})
 	if res.Error != nil {
 		return fmt.Errorf("store: set status of webhook %q: %w", w.Name, res.Error)
@@ -258,6 +261,7 @@ func (s *Store) CountWebhooks(ctx context.Context, registryID uint) (int64, erro
 // DeleteWebhook removes a webhook and, through the foreign keys, its
 // deliveries and attempts. It returns ErrNotFound when there was none.
 func (s *Store) DeleteWebhook(ctx context.Context, w *Webhook) error {
+	defer s.hookGen.Add(1)
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Where("webhook_id = ?", w.ID).Delete(&Attempt{}).Error; err != nil {
 			return err

@@ -40,7 +40,8 @@ type Dispatcher struct {
 	busy     map[uint]int           // the same, per webhook
 	slots    map[uint]chan struct{} // running attempts per webhook, PerEndpoint each
 	hooks    map[uint]cachedHook
-	capacity int // Workers*Prefetch
+	hookGen  uint64 // the store's WebhookGeneration when hooks was last checked
+	capacity int    // Workers*Prefetch
 
 	ingestCh      chan ingestReq
 	ingestMu      sync.RWMutex
@@ -420,6 +421,24 @@ func (d *Dispatcher) launch(ctx context.Context, claimed []models.ClaimedDeliver
 // re-reading a webhook only when its UpdatedAt changed. Deleted webhooks are
 // absent.
 func (d *Dispatcher) targets(ctx context.Context, ids []uint) (map[uint]target, error) {
+	// No webhook was written since the cache was last checked: serve it.
+	gen := d.store.WebhookGeneration()
+	d.mu.Lock()
+	if gen == d.hookGen {
+		out := make(map[uint]target, len(ids))
+		for _, id := range ids {
+			c, ok := d.hooks[id]
+			if !ok {
+				break
+			}
+			out[id] = c.t
+		}
+		if len(out) == len(ids) {
+			d.mu.Unlock()
+			return out, nil
+		}
+	}
+	d.mu.Unlock()
 	stamps, err := d.store.WebhookStamps(ctx, ids)
 	if err != nil {
 		return nil, err
@@ -453,6 +472,9 @@ func (d *Dispatcher) targets(ctx context.Context, ids []uint) (map[uint]target, 
 		d.mu.Unlock()
 		out[id] = t
 	}
+	d.mu.Lock()
+	d.hookGen = gen
+	d.mu.Unlock()
 	return out, nil
 }
 
