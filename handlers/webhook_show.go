@@ -144,6 +144,9 @@ func (h *Handler) WebhookEventDetail(c echo.Context) error {
 	}
 	base := fmt.Sprintf("%s/events/%d", webhookURL(reg, w), d.ID)
 	vm := views.EventDetailVM{EventID: d.EventID, Action: d.Event.Action, State: stateName(d.State), CloseURL: base}
+	if s := session(c); s != nil && models.RoleRank(s.User.Role) >= models.RoleRank(models.RoleContributor) && !d.Open() {
+		vm.RedeliverURL = base + "/redeliver"
+	}
 	for _, a := range attempts {
 		vm.Attempts = append(vm.Attempts, views.AttemptTab{Number: a.Number, URL: fmt.Sprintf("%s?attempt=%d", base, a.Number), Label: fmt.Sprintf("Attempt %d", a.Number)})
 	}

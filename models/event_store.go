@@ -340,3 +340,19 @@ func (s *Store) ListWebhookAttempts(ctx context.Context, webhookID uint, offset,
 	}
 	return rows, nil
 }
+
+// Redeliver queues a new delivery of a past delivery's event to the same
+// webhook, due now: the "play it again" ACR lacks. The payload, and so the
+// event id receivers deduplicate by, is the original one.
+func (s *Store) Redeliver(ctx context.Context, webhookID, deliveryID uint) (*Delivery, error) {
+	var orig Delivery
+	if err := s.db.WithContext(ctx).Where("webhook_id = ?", webhookID).Take(&orig, deliveryID).Error; err != nil {
+		return nil, notFound(err, fmt.Sprintf("redeliver delivery %d", deliveryID))
+	}
+	now := s.now().UnixNano()
+	d := &Delivery{EventID: orig.EventID, WebhookID: webhookID, AvailableAt: now, CreatedAt: now, UpdatedAt: now}
+	if err := s.db.WithContext(ctx).Create(d).Error; err != nil {
+		return nil, fmt.Errorf("store: redeliver delivery %d: %w", deliveryID, err)
+	}
+	return d, nil
+}

@@ -146,6 +146,8 @@ type EventDetailVM struct {
 	Duration        string
 	StartedAt       string
 	CloseURL        string
+	// RedeliverURL queues the event again; empty for users who may not.
+	RedeliverURL string
 }
 
 // AttemptTab links to one attempt of a delivery.

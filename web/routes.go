@@ -81,6 +81,7 @@ func routes(e *echo.Echo, h *handlers.Handler) {
 	e.POST("/registries/:registry/webhooks/:webhook", h.WebhookUpdate, contrib...)
 	e.POST("/registries/:registry/webhooks/:webhook/status", h.WebhookStatus, contrib...)
 	e.POST("/registries/:registry/webhooks/:webhook/ping", h.WebhookPing, contrib...)
+	e.POST("/registries/:registry/webhooks/:webhook/events/:delivery/redeliver", h.WebhookRedeliver, contrib...)
 	e.POST("/registries/:registry/webhooks/:webhook/delete", h.WebhookDelete, contrib...)
 
 	// Admins manage registries, API tokens, users; read the audit trail.

@@ -1006,3 +1006,50 @@ func TestSignOut(t *testing.T) {
 		t.Fatalf("replayed cookie: Location %q", r.header.Get("Location"))
 	}
 }
+
+// Redeliver queues a finished delivery's event again (same event id, new
+// delivery), is offered only on finished deliveries and only to
+// Contributors, and is audited.
+func TestWebhookRedeliver(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	w := b.webhook("redeliv1")
+	c := b.admin()
+	r := c.do("POST", "/registries/myregistry/webhooks/redeliv1/ping", url.Values{}, map[string]string{"X-CSRF-Token": c.csrf()})
+	wantCode(t, r, http.StatusSeeOther)
+	rows, _, err := b.store.ListDeliveries(b.ctx, w.ID, 0, 10)
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("deliveries %v, %v", rows, err)
+	}
+	first := rows[0]
+	detail := "/registries/myregistry/webhooks/redeliv1/events/" + itoa(first.ID)
+	htmx := map[string]string{"HX-Request": "true", "X-CSRF-Token": c.csrf()}
+	// Still pending (the dispatcher is not started here): no Redeliver.
+	if r := c.do("GET", detail, nil, htmx); strings.Contains(r.body, "Redeliver") {
+		t.Fatal("Redeliver offered on an open delivery")
+	}
+	if err := b.store.RecordAttempts(b.ctx, []models.AttemptResult{{Attempt: models.Attempt{DeliveryID: first.ID, WebhookID: w.ID,
+		EventID: first.EventID, Number: 1, StatusCode: 500, ReasonPhrase: "Internal Server Error"}, State: models.DeliveryFailed,
+		AvailableAt: b.store.Now(), UpdatedAt: b.store.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	r = c.do("GET", detail, nil, htmx)
+	wantBody(t, r, detail+"/redeliver")
+	reader := b.as(models.RoleReader)
+	if r := reader.do("GET", detail, nil, map[string]string{"HX-Request": "true"}); strings.Contains(r.body, "Redeliver") {
+		t.Fatal("Redeliver offered to a Reader")
+	}
+	wantCode(t, reader.do("POST", detail+"/redeliver", url.Values{}, map[string]string{"HX-Request": "true", "X-CSRF-Token": reader.csrf()}), http.StatusForbidden)
+	r = c.do("POST", detail+"/redeliver", url.Values{}, htmx)
+	wantCode(t, r, http.StatusOK)
+	rows, total, err := b.store.ListDeliveries(b.ctx, w.ID, 0, 10)
+	if err != nil || total != 2 || rows[0].EventID != first.EventID || rows[0].ID == first.ID || rows[0].State != models.DeliveryPending {
+		t.Fatalf("after redeliver: %+v (%d), %v", rows, total, err)
+	}
+	wantBody(t, r, "Pending")
+	entries, _, _ := b.store.ListAudit(b.ctx, 0, 5)
+	if len(entries) == 0 || entries[0].Action != "webhook.redeliver" {
+		t.Fatalf("audit %+v", entries)
+	}
+	wantCode(t, c.do("POST", "/registries/myregistry/webhooks/redeliv1/events/999999/redeliver", url.Values{}, htmx), http.StatusNotFound)
+}
