@@ -549,9 +549,9 @@ func (d *Dispatcher) writer() {
 	linger := time.NewTimer(time.Hour)
 	for r := range d.results {
 		batch = append(batch[:0], r)
-		// Gather what arrives within 5 ms while more attempts are
+		// Gather what arrives within 10 ms while more attempts are
 		// running: one transaction for many results.
-		linger.Reset(5 * time.Millisecond)
+		linger.Reset(10 * time.Millisecond)
 	drain:
 		for len(batch) < d.cfg.BatchSize {
 			select {

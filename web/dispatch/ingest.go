@@ -103,7 +103,7 @@ func (d *Dispatcher) committer(stop <-chan struct{}) {
 
 // ingestLinger is how long a group commit waits for more requests while
 // ingest is busy.
-const ingestLinger = time.Millisecond
+const ingestLinger = 2 * time.Millisecond
 
 func (d *Dispatcher) commit(batch []ingestReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
