@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 
 	"github.com/google/uuid"
@@ -40,14 +41,22 @@ func (h *Handler) WebhookPing(c echo.Context) error {
 		return err
 	}
 	h.audit(c, actor(c), "webhook.ping", reg.Name+"/"+w.Name, "event "+id)
+	return h.queued(c, reg, w, "Ping sent: event "+id+".", "Ping sent")
+}
+
+// queued answers a request that queued a delivery: the refreshed events
+// table and a toast for htmx (its new row polls until the answer is in),
+// else a redirect to the webhook page with flash.
+func (h *Handler) queued(c echo.Context, reg *models.Registry, w *models.Webhook, flash, toast string) error {
 	if !isHTMX(c) {
-		h.setFlash(c, "Ping sent: event "+id+".")
+		h.setFlash(c, flash)
 		return c.Redirect(http.StatusSeeOther, webhookURL(reg, w))
 	}
 	ev, err := h.eventsVM(c, reg, w, 1)
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set("HX-Trigger", `{"rh:toast":"Ping sent"}`)
+	b, _ := json.Marshal(map[string]string{"rh:toast": toast})
+	c.Response().Header().Set("HX-Trigger", string(b))
 	return render(c, http.StatusOK, views.Events(ev))
 }

@@ -5,8 +5,6 @@ import (
 	"strconv"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/registryhooks/registryhooks/views"
 )
 
 // WebhookRedeliver sends a past event to the webhook again, as a new
@@ -29,14 +27,5 @@ func (h *Handler) WebhookRedeliver(c echo.Context) error {
 		h.Dispatcher.Kick()
 	}
 	h.audit(c, actor(c), "webhook.redeliver", reg.Name+"/"+w.Name, "event "+d.EventID)
-	if !isHTMX(c) {
-		h.setFlash(c, "Event "+d.EventID+" queued again.")
-		return c.Redirect(http.StatusSeeOther, webhookURL(reg, w))
-	}
-	ev, err := h.eventsVM(c, reg, w, 1)
-	if err != nil {
-		return err
-	}
-	c.Response().Header().Set("HX-Trigger", `{"rh:toast":"Event queued again"}`)
-	return render(c, http.StatusOK, views.Events(ev))
+	return h.queued(c, reg, w, "Event "+d.EventID+" queued again.", "Event queued again")
 }
