@@ -107,6 +107,19 @@ func fromDistribution(de distEvent, now time.Time) (Event, string, error) {
 	if de.Action == "delete" && t.Digest == "" {
 		return Event{}, "tag delete (untag) without a digest; ACR does not fire on untag", nil
 	}
+	// The same rules as an event posted to /ingest/events.
+	if de.Action == "push" && !models.ValidTag(t.Tag) {
+		return Event{}, "", invalid("target.tag %q is not a valid tag", t.Tag)
+	}
+	if t.Digest != "" && !digestRE.MatchString(t.Digest) {
+		return Event{}, "", invalid("target.digest %q is not a valid digest (algorithm:hex)", t.Digest)
+	}
+	if de.ID != "" && (len(de.ID) > 64 || strings.ContainsAny(de.ID, " \t\r\n/")) {
+		return Event{}, "", invalid("id must be at most 64 characters without spaces or slashes")
+	}
+	if t.Size < 0 || t.Length < 0 {
+		return Event{}, "", invalid("target.size must not be negative")
+	}
 	at := now
 	if de.Timestamp != "" {
 		p, err := time.Parse(time.RFC3339Nano, de.Timestamp)
