@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -142,28 +143,11 @@ func (h *Handler) AuditList(c echo.Context) error {
 	return render(c, http.StatusOK, views.Audit(vm))
 }
 
-// trimStorePrefix drops the "store: …: " layer prefixes from a message
-// shown to a person.
+// trimStorePrefix drops the layer prefixes ("store: create user: ") from
+// a message shown to a person: what follows the last ": " is the rule.
 func trimStorePrefix(s string) string {
-	for {
-		i := len("store: ")
-		if len(s) > i && s[:i] == "store: " {
-			s = s[i:]
-			continue
-		}
-		break
-	}
-	if j := lastColon(s); j >= 0 {
+	if j := strings.LastIndex(s, ": "); j >= 0 {
 		return s[j+2:]
 	}
 	return s
-}
-
-func lastColon(s string) int {
-	for i := len(s) - 2; i >= 0; i-- {
-		if s[i] == ':' && s[i+1] == ' ' {
-			return i
-		}
-	}
-	return -1
 }

@@ -66,10 +66,9 @@ func (in *WebhookInput) Validate() FieldErrors {
 	} else {
 		in.Status = st
 	}
-	if sc, err := ParseScope(in.Scope); err != nil {
+	if _, err := ParseScope(in.Scope); err != nil {
 		fe["scope"] = err.Error()
 	} else {
-		_ = sc
 		// Kept as given (trimmed): ACR returns "myRepository", not "myRepository:latest".
 		in.Scope = strings.TrimSpace(in.Scope)
 	}

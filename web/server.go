@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"html"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -283,12 +284,8 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			`<main class="mx-auto max-w-lg rounded-lg border border-slate-200 bg-white p-8 text-center">`+
 			`<p class="text-sm font-semibold text-rose-600">%d</p><h1 class="mt-2 text-xl font-semibold">%s</h1>`+
 			`<p class="mt-4"><a class="text-sky-700 underline" href="/">Back to the portal</a></p></main></body></html>`,
-			code, code, htmlEscape(msg)))
+			code, code, html.EscapeString(msg)))
 	}
-}
-
-func htmlEscape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&#39;").Replace(s)
 }
 
 // staticHandler serves the embedded assets with a short cache lifetime.
