@@ -27,6 +27,7 @@ const usage = `Registry Hooks: webhooks for self-hosted container registries.
 
 Usage:
   registryhooks [serve] [flags]     run the portal (the default)
+  registryhooks migrate [--db …]    apply the database's schema migrations and exit
   registryhooks webhook <command>   manage webhooks through the API, like az acr webhook
   registryhooks help                show this help
 
@@ -35,12 +36,14 @@ Run 'registryhooks serve --help' for the server's flags.
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "webhook" || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "migrate" || args[0] == "webhook" || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
 	case "serve":
 		return serve(args, stderr)
+	case "migrate":
+		return migrate(args, stderr)
 	case "webhook":
 		return cli.Main(args, stdout, stderr)
 	case "help", "--help", "-h":
@@ -49,6 +52,38 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprint(stderr, usage)
 	return 2
+}
+
+// migrate applies the schema migrations (serve does too, at start) so a
+// deploy can migrate once before starting new instances.
+func migrate(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("registryhooks migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	db := fs.String("db", envOr("REGISTRYHOOKS_DB", "registryhooks.db"), "database: a SQLite file path (REGISTRYHOOKS_DB)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 || *db == "" {
+		fmt.Fprintln(stderr, "registryhooks migrate: usage: registryhooks migrate [--db PATH]")
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if err := web.Migrate(*db, log); err != nil {
+		log.Error("migration failed", "err", err)
+		return 1
+	}
+	log.Info("the database schema is up to date")
+	return 0
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func serve(args []string, stderr io.Writer) int {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -64,10 +65,14 @@ type Options struct {
 	ReadConns int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Log receives what Open does to the schema (migrations applied, a
+	// database baselined). Default: discarded.
+	Log *slog.Logger
 }
 
 // Open opens (creating if needed) the SQLite database at path, in WAL mode
-// with a busy timeout and foreign keys on, and migrates the schema.
+// with a busy timeout and foreign keys on, and applies the schema
+// migrations it lacks (see migrations/README.md).
 func Open(path string, opt Options) (*Store, error) {
 	if strings.HasPrefix(path, "postgres://") || strings.HasPrefix(path, "postgresql://") {
 		return nil, fmt.Errorf("store: postgres is not supported yet; use a SQLite file path")
@@ -87,7 +92,11 @@ func Open(path string, opt Options) (*Store, error) {
 	wsql.SetMaxOpenConns(1)
 	wsql.SetMaxIdleConns(1)
 	wsql.SetConnMaxLifetime(0)
-	if err := migrate(w); err != nil {
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := migrateUp(context.Background(), wsql, engineSQLite, log); err != nil {
 		_ = wsql.Close()
 		return nil, err
 	}
@@ -110,20 +119,6 @@ func Open(path string, opt Options) (*Store, error) {
 	return &Store{db: w, wsql: wsql, rdb: r, cipher: opt.Cipher, now: now}, nil
 }
 
-func migrate(db *gorm.DB) error {
-	if err := db.AutoMigrate(&Registry{}, &Webhook{}, &Event{}, &Delivery{}, &Attempt{}, &User{}, &Session{}, &APIToken{}, &AuditEntry{}); err != nil {
-		return fmt.Errorf("store: migrate: %w", err)
-	}
-	// Indexes of earlier schemas: idx_delivery_due replaced the partial
-	// idx_delivery_open; events are no longer looked up by registry alone.
-	for _, idx := range []string{"idx_delivery_open", "idx_events_registry_id"} {
-		if err := db.Exec("DROP INDEX IF EXISTS " + idx).Error; err != nil {
-			return fmt.Errorf("store: migrate: drop %s: %w", idx, err)
-		}
-	}
-	return nil
-}
-
 // Close closes both pools.
 func (s *Store) Close() error {
 	var errs []error
@@ -133,6 +128,16 @@ func (s *Store) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// MigrationsPending reports whether the database lacks schema migrations
+// this binary knows, which makes the instance not ready.
+func (s *Store) MigrationsPending(ctx context.Context) (bool, error) {
+	rsql, err := s.rdb.DB()
+	if err != nil {
+		return false, fmt.Errorf("store: %w", err)
+	}
+	return migrationsPending(ctx, rsql, engineSQLite)
 }
 
 // Ping checks that the database answers.

@@ -46,7 +46,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
-	store, err := models.Open(cfg.DB, models.Options{Cipher: ciph})
+	store, err := models.Open(cfg.DB, models.Options{Cipher: ciph, Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
@@ -86,6 +86,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	e.Use(requestID(), middleware.Recover(), requestLogger(log), securityHeaders(cfg.TLS()))
 	routes(e, h)
 	return &Server{cfg: cfg, log: log, store: store, disp: disp, echo: e}, nil
+}
+
+// Migrate applies the schema migrations of the database at db and closes
+// it; serve applies them too, at start.
+func Migrate(db string, log *slog.Logger) error {
+	s, err := models.Open(db, models.Options{Log: log})
+	if err != nil {
+		return fmt.Errorf("web: %w", err)
+	}
+	return s.Close()
 }
 
 // Handler returns the HTTP handler (for tests).
