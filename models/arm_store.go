@@ -117,7 +117,7 @@ type AttemptCursor struct {
 // attempts arriving between pages do not shift or repeat later pages.
 func (s *Store) ListWebhookAttemptsBefore(ctx context.Context, webhookID uint, cur AttemptCursor, limit int) ([]AttemptWithEvent, error) {
 	q := s.db.WithContext(ctx).Table("attempts a").Select("a.*, e.payload").
-		Joins("JOIN events e ON e.id = a.event_id").Where("a.webhook_id = ?", webhookID)
+		Joins("JOIN deliveries d ON d.id = a.delivery_id JOIN events e ON e.seq = d.event_seq").Where("a.webhook_id = ?", webhookID)
 	if cur != (AttemptCursor{}) {
 		q = q.Where("(a.started_at < ? OR (a.started_at = ? AND a.id < ?))", cur.StartedAt, cur.StartedAt, cur.ID)
 	}

@@ -85,8 +85,13 @@ func (w *Webhook) ParsedScope() (Scope, bool) {
 
 // Event is one registry event (or a ping), stored once and shared by all of
 // its deliveries. Payload is the exact JSON body every delivery sends.
+//
+// ID is the public event id (the payload's "id", shown on pages) and is
+// unique per registry only: two registries may send the same id, and each
+// is delivered. Seq is the row's key, which deliveries reference.
 type Event struct {
-	ID         string `gorm:"primaryKey;size:64"`
+	Seq        int64  `gorm:"column:seq;primaryKey"`
+	ID         string `gorm:"column:id;size:64;not null"`
 	RegistryID uint   `gorm:"not null"`
 	Action     string `gorm:"size:16;not null"`
 	Repository string `gorm:"size:255;not null;default:''"`
@@ -123,8 +128,11 @@ const (
 // same transaction as its event and worked by the dispatcher until it
 // succeeds or runs out of attempts.
 type Delivery struct {
-	ID        uint   `gorm:"primaryKey"`
-	EventID   string `gorm:"size:64;not null;index"`
+	ID uint `gorm:"primaryKey"`
+	// EventSeq is the event's key; EventID its public id, kept here too so
+	// lists need no join.
+	EventSeq  int64  `gorm:"column:event_seq;not null"`
+	EventID   string `gorm:"size:64;not null"`
 	WebhookID uint   `gorm:"not null;index:idx_delivery_webhook,priority:1"`
 	State     int    `gorm:"not null;default:0;index:idx_delivery_due,priority:1"`
 	Attempts  int    `gorm:"not null;default:0"`
@@ -136,6 +144,11 @@ type Delivery struct {
 	// WHERE clause about ten times dearer, and claims and results change
 	// State on every delivery.
 	AvailableAt int64 `gorm:"not null;index:idx_delivery_due,priority:2"`
+	// LeaseOwner is the instance that last claimed the row (random per
+	// process start) and LeaseToken counts claims: a result is written only
+	// while the token it was claimed with is still the row's.
+	LeaseOwner string `gorm:"column:lease_owner;not null;default:''"`
+	LeaseToken int64  `gorm:"column:lease_token;not null;default:0"`
 	// Last* summarise the latest attempt for tables that list deliveries.
 	LastStatusCode int    `gorm:"not null;default:0"`
 	LastReason     string `gorm:"size:128;not null;default:''"`
@@ -144,7 +157,7 @@ type Delivery struct {
 	CreatedAt      int64  `gorm:"not null;index:idx_delivery_webhook,priority:2;autoCreateTime:false"`
 	UpdatedAt      int64  `gorm:"not null;autoUpdateTime:false"`
 
-	Event   *Event   `gorm:"constraint:OnDelete:CASCADE"`
+	Event   *Event   `gorm:"foreignKey:EventSeq;references:Seq;constraint:OnDelete:CASCADE"`
 	Webhook *Webhook `gorm:"constraint:OnDelete:CASCADE"`
 }
 
@@ -170,6 +183,9 @@ type Attempt struct {
 	Error           string `gorm:"not null;default:''"`
 	DurationMS      int64  `gorm:"column:duration_ms;not null;default:0"`
 	StartedAt       int64  `gorm:"not null;index:idx_attempt_webhook,priority:2"`
+	// Superseded marks a result that came back after its lease was lost
+	// (expired and claimed again): kept as history, it changed nothing.
+	Superseded bool `gorm:"not null;default:false"`
 
 	Delivery *Delivery `gorm:"constraint:OnDelete:CASCADE"`
 }

@@ -62,7 +62,7 @@ func (s *Store) IngestEventsLeased(ctx context.Context, events []*Event, lease *
 			ev.CreatedAt = now
 		}
 	}
-	stored, err := insertEvents(ctx, tx, events)
+	stored, err := s.insertEvents(ctx, tx, events)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: ingest %d events: %w", len(events), err)
 	}
@@ -70,22 +70,25 @@ func (s *Store) IngestEventsLeased(ctx context.Context, events []*Event, lease *
 	var dels []Delivery
 	for i, ev := range events {
 		out[i].EventID = ev.ID
-		if !stored[ev.ID] {
+		k := eventKey{ev.RegistryID, ev.ID}
+		seq, ok := stored[k]
+		if !ok {
 			out[i].Duplicate = true
 			continue
 		}
 		// The same id twice in one batch: the first one counts.
-		delete(stored, ev.ID)
+		delete(stored, k)
+		ev.Seq = seq
 		ms, ok := hooks[ev.RegistryID]
 		if !ok {
-			if ms, err = enabledMatchers(ctx, tx, ev.RegistryID); err != nil {
+			if ms, err = s.enabledMatchers(ctx, tx, ev.RegistryID); err != nil {
 				return nil, nil, fmt.Errorf("store: ingest: webhooks of registry %d: %w", ev.RegistryID, err)
 			}
 			hooks[ev.RegistryID] = ms
 		}
 		for _, m := range ms {
 			if m.matches(ev) {
-				dels = append(dels, Delivery{EventID: ev.ID, WebhookID: m.id})
+				dels = append(dels, Delivery{EventSeq: ev.Seq, EventID: ev.ID, WebhookID: m.id})
 				out[i].Deliveries++
 			}
 		}
@@ -106,12 +109,12 @@ func (s *Store) IngestEventsLeased(ctx context.Context, events []*Event, lease *
 				pending = append(pending, d)
 			}
 		}
-		if leased, err = insertDeliveries(ctx, tx, direct, now, lease.Until.UnixNano()); err != nil {
+		if leased, err = s.insertDeliveries(ctx, tx, direct, now, lease.Until); err != nil {
 			return nil, nil, fmt.Errorf("store: ingest: %w", err)
 		}
 		dels = pending
 	}
-	if _, err := insertDeliveries(ctx, tx, dels, now, 0); err != nil {
+	if _, err := s.insertDeliveries(ctx, tx, dels, now, time.Time{}); err != nil {
 		return nil, nil, fmt.Errorf("store: ingest: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -120,11 +123,17 @@ func (s *Store) IngestEventsLeased(ctx context.Context, events []*Event, lease *
 	return out, leased, nil
 }
 
-// insertEvents writes events with multi-row INSERTs that skip ids stored
-// before, and returns the set of ids it stored.
-func insertEvents(ctx context.Context, tx *sql.Tx, events []*Event) (map[string]bool, error) {
+// eventKey is what makes an event unique: its id within its registry.
+type eventKey struct {
+	registryID uint
+	id         string
+}
+
+// insertEvents writes events with multi-row INSERTs that skip ids their
+// registry stored before, and returns the keys it stored with their seq.
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []*Event) (map[eventKey]int64, error) {
 	const chunk = 100
-	stored := make(map[string]bool, len(events))
+	stored := make(map[eventKey]int64, len(events))
 	for rest := events; len(rest) > 0; {
 		n := min(len(rest), chunk)
 		var b strings.Builder
@@ -135,20 +144,21 @@ func insertEvents(ctx context.Context, tx *sql.Tx, events []*Event) (map[string]
 				b.WriteByte(',')
 			}
 			b.WriteString("(?,?,?,?,?,?,?,?,?)")
-			args = append(args, ev.ID, ev.RegistryID, ev.Action, ev.Repository, ev.Tag, ev.Digest, ev.Source, ev.Payload, ev.CreatedAt)
+			args = append(args, ev.ID, int64(ev.RegistryID), ev.Action, ev.Repository, ev.Tag, ev.Digest, ev.Source, ev.Payload, ev.CreatedAt)
 		}
-		b.WriteString(" ON CONFLICT DO NOTHING RETURNING id")
-		rows, err := tx.QueryContext(ctx, b.String(), args...)
+		b.WriteString(" ON CONFLICT DO NOTHING RETURNING seq, registry_id, id")
+		rows, err := tx.QueryContext(ctx, s.rebind(b.String()), args...)
 		if err != nil {
 			return nil, err
 		}
 		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
+			var k eventKey
+			var seq int64
+			if err := rows.Scan(&seq, &k.registryID, &k.id); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			stored[id] = true
+			stored[k] = seq
 		}
 		if err := rows.Close(); err != nil {
 			return nil, err
@@ -176,8 +186,8 @@ func (m matcher) matches(ev *Event) bool {
 
 // enabledMatchers loads the enabled webhooks of a registry. A stored scope
 // that no longer parses (a hand-edited database) matches nothing.
-func enabledMatchers(ctx context.Context, tx *sql.Tx, registryID uint) ([]matcher, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, actions, scope FROM webhooks WHERE registry_id = ? AND status = ?`, registryID, StatusEnabled)
+func (s *Store) enabledMatchers(ctx context.Context, tx *sql.Tx, registryID uint) ([]matcher, error) {
+	rows, err := tx.QueryContext(ctx, s.rebind(`SELECT id, actions, scope FROM webhooks WHERE registry_id = ? AND status = ?`), int64(registryID), StatusEnabled)
 	if err != nil {
 		return nil, err
 	}
@@ -200,44 +210,45 @@ func enabledMatchers(ctx context.Context, tx *sql.Tx, registryID uint) ([]matche
 }
 
 // insertDeliveries writes new deliveries with multi-row INSERTs of up to
-// 100 rows: pending and due now when leaseUntil is 0, else already leased
-// (in flight, attempt 1, available again at leaseUntil). It returns the
-// leased rows it wrote as claims.
-func insertDeliveries(ctx context.Context, tx *sql.Tx, dels []Delivery, now, leaseUntil int64) ([]ClaimedDelivery, error) {
+// 100 rows: pending and due now when leaseUntil is zero, else already leased
+// to this instance (in flight, attempt 1, token 1, available again at
+// leaseUntil). It returns the leased rows it wrote as claims.
+func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, dels []Delivery, now int64, leaseUntil time.Time) ([]ClaimedDelivery, error) {
 	const chunk = 100
-	state, attempts, availableAt := DeliveryPending, 0, now
-	if leaseUntil > 0 {
-		state, attempts, availableAt = DeliveryInFlight, 1, leaseUntil
+	state, attempts, availableAt, owner, token := DeliveryPending, 0, now, "", int64(0)
+	leased := !leaseUntil.IsZero()
+	if leased {
+		state, attempts, availableAt, owner, token = DeliveryInFlight, 1, leaseUntil.UnixNano(), s.instance, 1
 	}
 	out := make([]ClaimedDelivery, 0, len(dels))
 	for len(dels) > 0 {
 		n := min(len(dels), chunk)
 		var b strings.Builder
-		b.WriteString("INSERT INTO deliveries (event_id, webhook_id, state, attempts, available_at, created_at, updated_at) VALUES ")
-		args := make([]any, 0, n*7)
+		b.WriteString("INSERT INTO deliveries (event_seq, event_id, webhook_id, state, attempts, available_at, lease_owner, lease_token, created_at, updated_at) VALUES ")
+		args := make([]any, 0, n*10)
 		for i, d := range dels[:n] {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, d.EventID, d.WebhookID, state, attempts, availableAt, now, now)
+			b.WriteString("(?,?,?,?,?,?,?,?,?,?)")
+			args = append(args, d.EventSeq, d.EventID, int64(d.WebhookID), state, attempts, availableAt, owner, token, now, now)
 		}
-		if leaseUntil == 0 {
+		if !leased {
 			// Pending rows go to the claims; nobody needs their ids now.
-			if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			if _, err := tx.ExecContext(ctx, s.rebind(b.String()), args...); err != nil {
 				return nil, fmt.Errorf("insert %d deliveries: %w", n, err)
 			}
 			dels = dels[n:]
 			continue
 		}
-		b.WriteString(" RETURNING id, event_id, webhook_id")
-		rows, err := tx.QueryContext(ctx, b.String(), args...)
+		b.WriteString(" RETURNING id, event_seq, event_id, webhook_id")
+		rows, err := tx.QueryContext(ctx, s.rebind(b.String()), args...)
 		if err != nil {
 			return nil, fmt.Errorf("insert %d deliveries: %w", n, err)
 		}
 		for rows.Next() {
-			c := ClaimedDelivery{Attempt: attempts}
-			if err := rows.Scan(&c.ID, &c.EventID, &c.WebhookID); err != nil {
+			c := ClaimedDelivery{Attempt: attempts, Token: token, Until: leaseUntil}
+			if err := rows.Scan(&c.ID, &c.EventSeq, &c.EventID, &c.WebhookID); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("insert deliveries: %w", err)
 			}
@@ -261,6 +272,7 @@ func (s *Store) QueuePing(ctx context.Context, w *Webhook, ev *Event) (*Delivery
 		if err := tx.Create(ev).Error; err != nil {
 			return err
 		}
+		d.EventSeq = ev.Seq
 		return tx.Create(d).Error
 	})
 	if err != nil {
@@ -295,7 +307,7 @@ func (s *Store) ListDeliveries(ctx context.Context, webhookID uint, offset, limi
 	var rows []DeliveryRow
 	err := s.db.WithContext(ctx).Table("deliveries d").
 		Select("d.*, e.action, e.repository, e.tag, e.digest, e.created_at AS timestamp").
-		Joins("JOIN events e ON e.id = d.event_id").
+		Joins("JOIN events e ON e.seq = d.event_seq").
 		Where("d.webhook_id = ?", webhookID).
 		Order("d.created_at DESC, d.id DESC").Offset(offset).Limit(limit).Scan(&rows).Error
 	if err != nil {
@@ -333,7 +345,7 @@ type AttemptWithEvent struct {
 func (s *Store) ListWebhookAttempts(ctx context.Context, webhookID uint, offset, limit int) ([]AttemptWithEvent, error) {
 	var rows []AttemptWithEvent
 	err := s.db.WithContext(ctx).Table("attempts a").Select("a.*, e.payload").
-		Joins("JOIN events e ON e.id = a.event_id").Where("a.webhook_id = ?", webhookID).
+		Joins("JOIN deliveries d ON d.id = a.delivery_id JOIN events e ON e.seq = d.event_seq").Where("a.webhook_id = ?", webhookID).
 		Order("a.started_at DESC, a.id DESC").Offset(offset).Limit(limit).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("store: list attempts of webhook %d: %w", webhookID, err)
@@ -350,7 +362,7 @@ func (s *Store) Redeliver(ctx context.Context, webhookID, deliveryID uint) (*Del
 		return nil, notFound(err, fmt.Sprintf("redeliver delivery %d", deliveryID))
 	}
 	now := s.now().UnixNano()
-	d := &Delivery{EventID: orig.EventID, WebhookID: webhookID, AvailableAt: now, CreatedAt: now, UpdatedAt: now}
+	d := &Delivery{EventSeq: orig.EventSeq, EventID: orig.EventID, WebhookID: webhookID, AvailableAt: now, CreatedAt: now, UpdatedAt: now}
 	if err := s.db.WithContext(ctx).Create(d).Error; err != nil {
 		return nil, fmt.Errorf("store: redeliver delivery %d: %w", deliveryID, err)
 	}

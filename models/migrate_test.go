@@ -131,6 +131,10 @@ func TestMigrationBaselinesLegacyDatabase(t *testing.T) {
 	if err != nil || total != 2 || len(rows) != 2 {
 		t.Fatalf("deliveries after upgrade: %d of %d, %v", len(rows), total, err)
 	}
+	var fkProblems int
+	if err := s.wsql.QueryRow("SELECT COUNT(*) FROM pragma_foreign_key_check").Scan(&fkProblems); err != nil || fkProblems != 0 {
+		t.Fatalf("foreign key check after the rebuild: %d problems, %v", fkProblems, err)
+	}
 	// Opening again applies nothing and does not baseline again.
 	_ = s.Close()
 	logged.Reset()

@@ -19,9 +19,15 @@ import (
 // number of the attempt about to be made (1 for the first).
 type ClaimedDelivery struct {
 	ID        uint
+	EventSeq  int64
 	EventID   string
 	WebhookID uint
 	Attempt   int
+	// Token is the row's lease_token after this claim; the result is
+	// written only while the row still carries it (RecordAttempts).
+	Token int64
+	// Until is when the lease expires unless a heartbeat extends it.
+	Until time.Time
 }
 
 // ClaimOptions bound one claim.
@@ -49,7 +55,8 @@ type ClaimOptions struct {
 const claimSQL = `WITH busy(webhook_id, n) AS MATERIALIZED (
   SELECT CAST(key AS INTEGER), value FROM json_each(?1)
 )
-UPDATE deliveries SET state = 1, attempts = attempts + 1, available_at = ?2, updated_at = ?3
+UPDATE deliveries SET state = 1, attempts = attempts + 1, available_at = ?2, updated_at = ?3,
+  lease_owner = ?8, lease_token = lease_token + 1
 WHERE id IN (
   SELECT c.id FROM (
     SELECT id, available_at, webhook_id,
@@ -71,7 +78,7 @@ WHERE id IN (
   WHERE c.rn <= ?6 - COALESCE(b.n, 0)
   ORDER BY c.available_at, c.id LIMIT ?7
 )
-RETURNING id, event_id, webhook_id, attempts`
+RETURNING id, event_seq, event_id, webhook_id, attempts, lease_token`
 
 // ClaimDeliveries leases up to opt.Limit due deliveries: they move to
 // DeliveryInFlight, their attempt count goes up by one and available_at
@@ -101,15 +108,16 @@ func (s *Store) ClaimDeliveries(ctx context.Context, opt ClaimOptions) ([]Claime
 	// window over the scanned rows is most of a claim's cost.
 	scan := opt.Limit + 128
 	var out []ClaimedDelivery
-	rows, err := s.wsql.QueryContext(ctx, claimSQL, string(busyJSON), opt.Now.Add(opt.Lease).UnixNano(), now,
-		string(fullJSON), scan, opt.PerWebhook, opt.Limit)
+	until := opt.Now.Add(opt.Lease)
+	rows, err := s.wsql.QueryContext(ctx, claimSQL, string(busyJSON), until.UnixNano(), now,
+		string(fullJSON), scan, opt.PerWebhook, opt.Limit, s.instance)
 	if err != nil {
 		return nil, fmt.Errorf("store: claim deliveries: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var c ClaimedDelivery
-		if err := rows.Scan(&c.ID, &c.EventID, &c.WebhookID, &c.Attempt); err != nil {
+		c := ClaimedDelivery{Until: until}
+		if err := rows.Scan(&c.ID, &c.EventSeq, &c.EventID, &c.WebhookID, &c.Attempt, &c.Token); err != nil {
 			return nil, fmt.Errorf("store: claim deliveries: %w", err)
 		}
 		out = append(out, c)
@@ -122,26 +130,26 @@ func (s *Store) ClaimDeliveries(ctx context.Context, opt ClaimOptions) ([]Claime
 
 // EventPayload is what an attempt sends.
 type EventPayload struct {
+	Seq     int64
 	ID      string
 	Action  string
 	Payload []byte
 }
 
-// EventPayloads returns the action and payload of the given events, keyed by
-// id. Events deleted meanwhile are absent.
-func (s *Store) EventPayloads(ctx context.Context, ids []string) (map[string]EventPayload, error) {
-	out := make(map[string]EventPayload, len(ids))
-	if len(ids) == 0 {
+// EventPayloads returns the public id, action and payload of the given
+// events, keyed by Seq. Events deleted meanwhile are absent.
+func (s *Store) EventPayloads(ctx context.Context, seqs []int64) (map[int64]EventPayload, error) {
+	out := make(map[int64]EventPayload, len(seqs))
+	if len(seqs) == 0 {
 		return out, nil
 	}
-	b, _ := json.Marshal(ids)
 	var rows []EventPayload
-	if err := s.rdb.WithContext(ctx).Raw(`SELECT id, action, payload FROM events WHERE id IN (SELECT value FROM json_each(?))`, string(b)).
+	if err := s.rdb.WithContext(ctx).Raw(`SELECT seq, id, action, payload FROM events WHERE seq IN ?`, seqs).
 		Scan(&rows).Error; err != nil {
-		return nil, fmt.Errorf("store: load %d event payloads: %w", len(ids), err)
+		return nil, fmt.Errorf("store: load %d event payloads: %w", len(seqs), err)
 	}
 	for _, r := range rows {
-		out[r.ID] = r
+		out[r.Seq] = r
 	}
 	return out, nil
 }
@@ -170,6 +178,9 @@ func (s *Store) WebhookStamps(ctx context.Context, ids []uint) (map[uint]time.Ti
 // AttemptResult is one finished attempt and what becomes of its delivery.
 type AttemptResult struct {
 	Attempt Attempt
+	// Token is the lease token the delivery was claimed with: the delivery
+	// changes only if it still carries it.
+	Token int64
 	// State is the delivery's new state: DeliveryPending (retry at
 	// AvailableAt), DeliverySucceeded or DeliveryFailed.
 	State       int
@@ -178,9 +189,13 @@ type AttemptResult struct {
 }
 
 // RecordAttempts writes a batch of attempt results and the matching
-// delivery updates in one transaction, with multi-row statements (one INSERT
-// and one UPDATE … FROM VALUES per chunk of rows). A delivery deleted
-// meanwhile (its webhook was deleted) is skipped silently.
+// delivery updates in one transaction, with multi-row statements (one UPDATE
+// … FROM VALUES and one INSERT per chunk of rows). Each update is fenced by
+// the lease token: a result whose lease was lost meanwhile (it expired and
+// another claim took the row) changes nothing, and its attempt is kept as
+// history with Superseded set. A delivery deleted meanwhile (its webhook was
+// deleted) is skipped silently. Superseded results have
+// Attempt.Superseded set in results when it returns.
 func (s *Store) RecordAttempts(ctx context.Context, results []AttemptResult) error {
 	if len(results) == 0 {
 		return nil
@@ -194,7 +209,7 @@ func (s *Store) RecordAttempts(ctx context.Context, results []AttemptResult) err
 		const chunk = 200
 		for rest := results; len(rest) > 0; {
 			n := min(len(rest), chunk)
-			if err := recordChunk(ctx, tx, rest[:n]); err != nil {
+			if err := s.recordChunk(ctx, tx, rest[:n]); err != nil {
 				return err
 			}
 			rest = rest[n:]
@@ -207,60 +222,114 @@ func (s *Store) RecordAttempts(ctx context.Context, results []AttemptResult) err
 	return nil
 }
 
-func recordChunk(ctx context.Context, tx *sql.Tx, rs []AttemptResult) error {
+// recordChunk updates the deliveries whose token still matches, then
+// inserts every attempt, marking the others superseded. The VALUES columns
+// are cast so PostgreSQL knows their types; SQLite ignores the casts' names
+// beyond their affinity.
+func (s *Store) recordChunk(ctx context.Context, tx *sql.Tx, rs []AttemptResult) error {
 	var ins, upd strings.Builder
-	ins.WriteString(`INSERT INTO attempts (delivery_id, webhook_id, event_id, number, request_uri, request_headers,
-  status_code, reason_phrase, response_headers, response_body, truncated, error, duration_ms, started_at)
-  SELECT * FROM (VALUES `)
-	upd.WriteString(`UPDATE deliveries SET state = v.column2, available_at = v.column3, last_status_code = v.column4,
-  last_reason = v.column5, last_error = v.column6, last_duration_ms = v.column7, updated_at = v.column8 FROM (VALUES `)
-	insArgs := make([]any, 0, len(rs)*14)
-	updArgs := make([]any, 0, len(rs)*8)
+	upd.WriteString(`UPDATE deliveries SET state = v.column3, available_at = v.column4, last_status_code = v.column5,
+  last_reason = v.column6, last_error = v.column7, last_duration_ms = v.column8, updated_at = v.column9 FROM (VALUES `)
+	updArgs := make([]any, 0, len(rs)*9)
 	for i := range rs {
 		r := &rs[i]
 		a := &r.Attempt
 		if i > 0 {
-			ins.WriteByte(',')
 			upd.WriteByte(',')
 		}
-		ins.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
-		upd.WriteString("(?,?,?,?,?,?,?,?)")
-		insArgs = append(insArgs, a.DeliveryID, a.WebhookID, a.EventID, a.Number, a.RequestURI, a.RequestHeaders,
-			a.StatusCode, a.ReasonPhrase, a.ResponseHeaders, a.ResponseBody, a.Truncated, a.Error, a.DurationMS, a.StartedAt)
-		updArgs = append(updArgs, a.DeliveryID, r.State, r.AvailableAt.UnixNano(), a.StatusCode, truncate(a.ReasonPhrase, 128),
+		upd.WriteString("(CAST(? AS BIGINT),CAST(? AS BIGINT),CAST(? AS INTEGER),CAST(? AS BIGINT),CAST(? AS INTEGER),CAST(? AS TEXT),CAST(? AS TEXT),CAST(? AS BIGINT),CAST(? AS BIGINT))")
+		updArgs = append(updArgs, int64(a.DeliveryID), r.Token, r.State, r.AvailableAt.UnixNano(), a.StatusCode, truncate(a.ReasonPhrase, 128),
 			truncate(a.Error, 1024), a.DurationMS, r.UpdatedAt.UnixNano())
 	}
-	ins.WriteString(") AS v WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = v.column1)")
-	upd.WriteString(") AS v WHERE deliveries.id = v.column1")
-	if _, err := tx.ExecContext(ctx, ins.String(), insArgs...); err != nil {
+	upd.WriteString(") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_token = v.column2 RETURNING deliveries.id")
+	rows, err := tx.QueryContext(ctx, s.rebind(upd.String()), updArgs...)
+	if err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, upd.String(), updArgs...)
-	return err
-}
-
-// ReleaseDeliveries gives leased deliveries back unattempted (a graceful
-// stop cancelled them): pending again, due at now, the claim's attempt count
-// undone.
-func (s *Store) ReleaseDeliveries(ctx context.Context, ids []uint, now time.Time) error {
-	if len(ids) == 0 {
-		return nil
+	written := make(map[uint]bool, len(rs))
+	for rows.Next() {
+		var id uint
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		written[id] = true
 	}
-	err := s.db.WithContext(ctx).Exec(`UPDATE deliveries SET state = 0, available_at = ?, updated_at = ?,
-		attempts = MAX(attempts - 1, 0) WHERE state = 1 AND id IN ?`, now.UnixNano(), now.UnixNano(), ids).Error
-	if err != nil {
-		return fmt.Errorf("store: release %d deliveries: %w", len(ids), err)
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	ins.WriteString(`INSERT INTO attempts (delivery_id, webhook_id, event_id, number, request_uri, request_headers,
+  status_code, reason_phrase, response_headers, response_body, truncated, error, duration_ms, started_at, superseded)
+  SELECT * FROM (VALUES `)
+	insArgs := make([]any, 0, len(rs)*15)
+	for i := range rs {
+		a := &rs[i].Attempt
+		if i > 0 {
+			ins.WriteByte(',')
+		}
+		ins.WriteString("(CAST(? AS BIGINT),CAST(? AS BIGINT),CAST(? AS TEXT),CAST(? AS INTEGER),CAST(? AS TEXT),CAST(? AS TEXT),CAST(? AS INTEGER),CAST(? AS TEXT),CAST(? AS TEXT),CAST(? AS TEXT),CAST(? AS BOOLEAN),CAST(? AS TEXT),CAST(? AS BIGINT),CAST(? AS BIGINT),CAST(? AS BOOLEAN))")
+		sup := !written[a.DeliveryID]
+		a.Superseded = sup
+		insArgs = append(insArgs, int64(a.DeliveryID), int64(a.WebhookID), a.EventID, a.Number, a.RequestURI, a.RequestHeaders,
+			a.StatusCode, a.ReasonPhrase, a.ResponseHeaders, a.ResponseBody, a.Truncated, a.Error, a.DurationMS, a.StartedAt, sup)
+	}
+	ins.WriteString(") AS v WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = v.column1)")
+	if _, err := tx.ExecContext(ctx, s.rebind(ins.String()), insArgs...); err != nil {
+		return err
 	}
 	return nil
 }
 
-// ReleaseAllLeases makes every in-flight delivery due at now. Only one
-// dispatcher works a database, so at its start no lease can be live: rows
-// still in flight belong to a process that died, and need not wait for
-// their lease to expire. Their attempt count is kept: the request may have
-// gone out.
+// ReleaseDeliveries gives leased deliveries back unattempted (a graceful
+// stop cancelled them, or their lease ran too short to start): pending
+// again, due at now, the claim's attempt count undone. Each is fenced by
+// its token, so a lease lost meanwhile is left to its new holder.
+func (s *Store) ReleaseDeliveries(ctx context.Context, leases []ClaimedDelivery, now time.Time) error {
+	if len(leases) == 0 {
+		return nil
+	}
+	err := func() error {
+		tx, err := s.wsql.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = tx.Rollback() }()
+		q := s.rebind(`UPDATE deliveries SET state = 0, available_at = ?, updated_at = ?, lease_owner = '',
+			attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END WHERE id = ? AND lease_token = ? AND state = 1`)
+		for _, l := range leases {
+			if _, err := tx.ExecContext(ctx, q, now.UnixNano(), now.UnixNano(), int64(l.ID), l.Token); err != nil {
+				return err
+			}
+		}
+		return tx.Commit()
+	}()
+	if err != nil {
+		return fmt.Errorf("store: release %d deliveries: %w", len(leases), err)
+	}
+	return nil
+}
+
+// ExtendLeases moves the expiry of every delivery this instance holds
+// leased to until (the heartbeat), and returns how many it holds. A lease
+// that expired and was claimed by another instance is not this instance's
+// any more and is left alone.
+func (s *Store) ExtendLeases(ctx context.Context, until time.Time) (int64, error) {
+	res, err := s.wsql.ExecContext(ctx, s.rebind(`UPDATE deliveries SET available_at = ? WHERE state = 1 AND lease_owner = ?`),
+		until.UnixNano(), s.instance)
+	if err != nil {
+		return 0, fmt.Errorf("store: extend leases: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// ReleaseAllLeases makes every in-flight delivery due at now. Only for
+// SQLite, where the file lock held by Open proves that no other process
+// works the database: rows still in flight at start belong to a process
+// that died, and need not wait for their lease to expire. Their attempt
+// count is kept: the request may have gone out.
 func (s *Store) ReleaseAllLeases(ctx context.Context, now time.Time) (int64, error) {
-	res := s.db.WithContext(ctx).Exec(`UPDATE deliveries SET state = 0, available_at = ? WHERE state = 1`, now.UnixNano())
+	res := s.db.WithContext(ctx).Exec(`UPDATE deliveries SET state = 0, available_at = ?, lease_owner = '' WHERE state = 1`, now.UnixNano())
 	if res.Error != nil {
 		return 0, fmt.Errorf("store: release leases: %w", res.Error)
 	}
@@ -292,9 +361,9 @@ func (s *Store) PruneEvents(ctx context.Context, cutoff time.Time, batch int) (i
 	}
 	var total int64
 	for {
-		res := s.db.WithContext(ctx).Exec(`DELETE FROM events WHERE id IN (
-			SELECT e.id FROM events e WHERE e.created_at < ?
-			AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.state < 2)
+		res := s.db.WithContext(ctx).Exec(`DELETE FROM events WHERE seq IN (
+			SELECT e.seq FROM events e WHERE e.created_at < ?
+			AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.state < 2)
 			LIMIT ?)`, cutoff.UnixNano(), batch)
 		if res.Error != nil {
 			return total, fmt.Errorf("store: prune events before %s: %w", cutoff.Format(time.RFC3339), res.Error)

@@ -165,7 +165,7 @@ func TestRecordAttemptsBatch(t *testing.T) {
 	for i, c := range claimed {
 		r := AttemptResult{Attempt: Attempt{DeliveryID: c.ID, WebhookID: c.WebhookID, EventID: c.EventID, Number: 1,
 			RequestURI: "http://h/******", RequestHeaders: `{"A":"\"q\""}`, StatusCode: 200, ReasonPhrase: "OK", ResponseBody: "ok", StartedAt: 7},
-			State: DeliverySucceeded, AvailableAt: now, UpdatedAt: now}
+			Token: c.Token, State: DeliverySucceeded, AvailableAt: now, UpdatedAt: now}
 		if i%2 == 1 {
 			r.Attempt.StatusCode, r.Attempt.ReasonPhrase, r.Attempt.Error = 500, "Internal Server Error", "boom"
 			r.State, r.AvailableAt = DeliveryPending, now.Add(time.Minute)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,6 +48,12 @@ type Store struct {
 	rdb    *gorm.DB // reads
 	cipher *Cipher
 	now    func() time.Time
+	// engine is engineSQLite or enginePostgres.
+	engine string
+	// instance names this process in lease_owner: random per Open.
+	instance string
+	// fileLock is held on <db>.lock while a SQLite store is open.
+	fileLock *os.File
 	// registries caches GetRegistry by lowercased name (*Registry).
 	registries sync.Map
 	// hookGen counts writes to webhooks, so callers that cache webhooks
@@ -70,15 +78,36 @@ type Options struct {
 	Log *slog.Logger
 }
 
+// ErrLocked means another process has the SQLite database open: one
+// process per file, so leases and caches need no coordination.
+var ErrLocked = errors.New("database in use by another process")
+
 // Open opens (creating if needed) the SQLite database at path, in WAL mode
-// with a busy timeout and foreign keys on, and applies the schema
-// migrations it lacks (see migrations/README.md).
+// with a busy timeout, foreign keys on and synchronous=FULL (a commit, and
+// so a 202 from ingest, survives a power loss; the group commit pays for
+// the extra sync), and applies the schema migrations it lacks (see
+// migrations/README.md). It holds an exclusive lock on path+".lock" until
+// Close: a second process on the same file gets ErrLocked.
 func Open(path string, opt Options) (*Store, error) {
 	if strings.HasPrefix(path, "postgres://") || strings.HasPrefix(path, "postgresql://") {
 		return nil, fmt.Errorf("store: postgres is not supported yet; use a SQLite file path")
 	}
+	lock, err := lockFile(path + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	s, err := openSQLite(path, opt)
+	if err != nil {
+		_ = lock.Close()
+		return nil, err
+	}
+	s.fileLock = lock
+	return s, nil
+}
+
+func openSQLite(path string, opt Options) (*Store, error) {
 	dsn := func(extra string) string {
-		return "file:" + url.PathEscape(path) + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL&_cache_size=-16000" + extra
+		return "file:" + url.PathEscape(path) + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=FULL&_cache_size=-16000" + extra
 	}
 	cfg := &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true, PrepareStmt: true}
 	w, err := gorm.Open(sqlite.Open(dsn("&_txlock=immediate")), cfg)
@@ -116,7 +145,45 @@ func Open(path string, opt Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: w, wsql: wsql, rdb: r, cipher: opt.Cipher, now: now}, nil
+	return &Store{db: w, wsql: wsql, rdb: r, cipher: opt.Cipher, now: now, engine: engineSQLite, instance: newInstanceID()}, nil
+}
+
+// newInstanceID names one process's leases: random, so a restarted process
+// never mistakes a dead one's leases for its own.
+func newInstanceID() string {
+	host, _ := os.Hostname()
+	if len(host) > 32 {
+		host = host[:32]
+	}
+	return host + "-" + RandomToken(6)
+}
+
+// InstanceID is the lease owner this store writes on the rows it claims.
+func (s *Store) InstanceID() string { return s.instance }
+
+// Engine is "sqlite" or "postgres".
+func (s *Store) Engine() string { return s.engine }
+
+// rebind turns the ? placeholders of a query for database/sql into the
+// engine's (PostgreSQL's $1, $2, …). Queries through GORM are rebound by
+// GORM itself. None of our queries has a ? inside a string literal.
+func (s *Store) rebind(q string) string {
+	if s.engine != enginePostgres || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
 }
 
 // Close closes both pools.
@@ -126,6 +193,9 @@ func (s *Store) Close() error {
 		if d, err := g.DB(); err == nil {
 			errs = append(errs, d.Close())
 		}
+	}
+	if s.fileLock != nil {
+		errs = append(errs, s.fileLock.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -52,11 +52,15 @@ type Config struct {
 	BackoffBase time.Duration
 	// BackoffMax caps one retry delay. Default 1h.
 	BackoffMax time.Duration
-	// Lease is how long a claimed delivery stays invisible to other claims.
-	// It must exceed (Prefetch+1)*Timeout; a crashed process's leases are
-	// released at the next Start anyway. Default 1m, or (Prefetch+2)*Timeout
-	// when that is longer.
+	// Lease is how long a claimed delivery stays invisible to other claims
+	// unless the heartbeat extends it: a killed instance's deliveries are
+	// taken over this long after its last heartbeat. An attempt starts only
+	// while at least Timeout+1s of its lease is left. Default 30s; at least
+	// Timeout+2s and twice HeartbeatInterval.
 	Lease time.Duration
+	// HeartbeatInterval is how often the leases this instance holds are
+	// extended to now+Lease. Default Lease/3.
+	HeartbeatInterval time.Duration
 	// PollInterval is how often the dispatcher looks for due deliveries when
 	// nothing kicked it (retries coming due, missed kicks). Default 1s.
 	PollInterval time.Duration
@@ -105,7 +109,10 @@ func (c Config) WithDefaults() (Config, error) {
 		c.BackoffMax = time.Hour
 	}
 	if c.Lease == 0 {
-		c.Lease = max(time.Minute, time.Duration(c.Prefetch+2)*c.Timeout)
+		c.Lease = max(30*time.Second, c.Timeout+5*time.Second)
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = c.Lease / 3
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = time.Second
@@ -127,8 +134,10 @@ func (c Config) WithDefaults() (Config, error) {
 		return c, errors.New("dispatch: Workers, PerEndpoint, Prefetch, MaxAttempts and BatchSize must be at least 1")
 	case c.Timeout < 0, c.BackoffBase < 0, c.PollInterval < 0:
 		return c, errors.New("dispatch: Timeout, BackoffBase and PollInterval must be positive")
-	case c.Lease <= time.Duration(c.Prefetch+1)*c.Timeout:
-		return c, errors.New("dispatch: Lease must exceed (Prefetch+1)*Timeout, or a slow endpoint's queued attempt could be claimed twice")
+	case c.Lease < c.Timeout+2*time.Second:
+		return c, errors.New("dispatch: Lease must be at least Timeout+2s, or no attempt could start within it")
+	case c.HeartbeatInterval <= 0 || c.HeartbeatInterval*2 > c.Lease:
+		return c, errors.New("dispatch: HeartbeatInterval must be positive and at most half of Lease")
 	}
 	if c.PerEndpoint > c.Workers {
 		c.PerEndpoint = c.Workers

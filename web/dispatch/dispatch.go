@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/registryhooks/registryhooks/models"
@@ -42,6 +43,9 @@ type Dispatcher struct {
 	hooks    map[uint]cachedHook
 	hookGen  uint64 // the store's WebhookGeneration when hooks was last checked
 	capacity int    // Workers*Prefetch
+	// renewedUntil is the lease expiry the last successful heartbeat gave
+	// every delivery this instance holds (unix ns).
+	renewedUntil atomic.Int64
 
 	ingestCh      chan ingestReq
 	ingestMu      sync.RWMutex
@@ -56,6 +60,9 @@ type Dispatcher struct {
 	workCtx    context.Context
 	loopWG     sync.WaitGroup
 	workerWG   sync.WaitGroup
+	// The heartbeat runs until the last attempt is recorded.
+	cancelHeartbeat context.CancelFunc
+	heartbeatWG     sync.WaitGroup
 	writerWG   sync.WaitGroup
 }
 
@@ -76,7 +83,17 @@ type job struct {
 type result struct {
 	job      job
 	res      models.AttemptResult
-	released bool // cancelled by a hard stop: give the lease back, record nothing
+	released bool // not attempted (a hard stop, or too little lease left): give the lease back, record nothing
+}
+
+// leaseLeft is how long the lease of a claimed delivery still runs: its
+// claim's expiry, or the heartbeat's when that is later.
+func (d *Dispatcher) leaseLeft(c models.ClaimedDelivery) time.Duration {
+	until := c.Until
+	if r := d.renewedUntil.Load(); r > until.UnixNano() {
+		until = time.Unix(0, r)
+	}
+	return until.Sub(d.now())
 }
 
 // New returns a dispatcher for store. An invalid cfg is logged and replaced
@@ -130,12 +147,16 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	if d.started {
 		return errors.New("dispatch: already started")
 	}
-	n, err := d.store.ReleaseAllLeases(ctx, d.now())
-	if err != nil {
-		return fmt.Errorf("dispatch: start: %w", err)
-	}
-	if n > 0 {
-		d.log.Info("released leases of a previous run", "deliveries", n)
+	if d.store.Engine() == "sqlite" {
+		// The store holds the SQLite file's lock, so no other process
+		// works it: leases left in flight belong to a process that died.
+		n, err := d.store.ReleaseAllLeases(ctx, d.now())
+		if err != nil {
+			return fmt.Errorf("dispatch: start: %w", err)
+		}
+		if n > 0 {
+			d.log.Info("released leases of a previous run", "deliveries", n)
+		}
 	}
 	d.startWorkers()
 	d.stopCommitter = make(chan struct{})
@@ -149,6 +170,10 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	d.loopWG.Add(2)
 	go func() { defer d.loopWG.Done(); d.loop(loopCtx) }()
 	go func() { defer d.loopWG.Done(); d.pruneLoop(loopCtx) }()
+	d.heartbeatWG.Add(1)
+	hbCtx, hbCancel := context.WithCancel(context.Background())
+	d.cancelHeartbeat = hbCancel
+	go func() { defer d.heartbeatWG.Done(); d.heartbeatLoop(hbCtx) }()
 	d.started = true
 	d.Kick()
 	return nil
@@ -178,6 +203,8 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 		_ = d.waitIdle(context.Background())
 	}
 	d.stopWorkers()
+	d.cancelHeartbeat()
+	d.heartbeatWG.Wait()
 	if err != nil {
 		return fmt.Errorf("dispatch: stop: in-flight deliveries released: %w", err)
 	}
@@ -336,15 +363,15 @@ func (d *Dispatcher) runOnce(ctx context.Context) (int, error) {
 	}
 	d.register(claimed)
 
-	eventIDs := make([]string, 0, len(claimed))
-	seenE := map[string]bool{}
+	seqs := make([]int64, 0, len(claimed))
+	seenE := map[int64]bool{}
 	for _, c := range claimed {
-		if !seenE[c.EventID] {
-			seenE[c.EventID] = true
-			eventIDs = append(eventIDs, c.EventID)
+		if !seenE[c.EventSeq] {
+			seenE[c.EventSeq] = true
+			seqs = append(seqs, c.EventSeq)
 		}
 	}
-	payloads, err := d.store.EventPayloads(ctx, eventIDs)
+	payloads, err := d.store.EventPayloads(ctx, seqs)
 	if err != nil {
 		d.unlease(claimed)
 		return 0, fmt.Errorf("dispatch: load claimed deliveries: %w", err)
@@ -371,11 +398,7 @@ func (d *Dispatcher) register(claimed []models.ClaimedDelivery) {
 // unlease gives registered deliveries back to the outbox after a failure to
 // load what their attempts need.
 func (d *Dispatcher) unlease(claimed []models.ClaimedDelivery) {
-	ids := make([]uint, len(claimed))
-	for i, c := range claimed {
-		ids[i] = c.ID
-	}
-	if rerr := d.store.ReleaseDeliveries(context.Background(), ids, d.now()); rerr != nil {
+	if rerr := d.store.ReleaseDeliveries(context.Background(), claimed, d.now()); rerr != nil {
 		d.log.Error("dispatch: release after failed load", "error", rerr)
 	}
 	for _, c := range claimed {
@@ -385,7 +408,7 @@ func (d *Dispatcher) unlease(claimed []models.ClaimedDelivery) {
 
 // launch hands registered deliveries, with their events' payloads, to the
 // workers.
-func (d *Dispatcher) launch(ctx context.Context, claimed []models.ClaimedDelivery, payloads map[string]models.EventPayload) error {
+func (d *Dispatcher) launch(ctx context.Context, claimed []models.ClaimedDelivery, payloads map[int64]models.EventPayload) error {
 	hookIDs := make([]uint, 0, 4)
 	seenH := map[uint]bool{}
 	for _, c := range claimed {
@@ -400,7 +423,7 @@ func (d *Dispatcher) launch(ctx context.Context, claimed []models.ClaimedDeliver
 		return fmt.Errorf("dispatch: load claimed deliveries: %w", err)
 	}
 	for _, c := range claimed {
-		p, okP := payloads[c.EventID]
+		p, okP := payloads[c.EventSeq]
 		t, okT := targets[c.WebhookID]
 		if !okP || !okT {
 			// Deleted with its webhook or pruned: the row is gone too.
@@ -506,6 +529,15 @@ func (d *Dispatcher) work(j job, slots chan struct{}) {
 		d.results <- result{job: j, released: true}
 		return
 	}
+	// The lease must outlast the attempt, however long the delivery waited
+	// for its slots: otherwise another claim could send it at the same
+	// time. The heartbeat normally keeps it long; when it could not (the
+	// database was away), the delivery goes back unattempted.
+	if d.leaseLeft(j.claim) < d.cfg.Timeout+time.Second {
+		<-d.pool
+		d.results <- result{job: j, released: true}
+		return
+	}
 	rec := d.attempt(d.workCtx, j.t, j.payload)
 	<-d.pool
 	if d.workCtx.Err() != nil && rec.StatusCode == 0 {
@@ -514,7 +546,7 @@ func (d *Dispatcher) work(j job, slots chan struct{}) {
 	}
 	rec.DeliveryID, rec.WebhookID, rec.EventID, rec.Number = j.claim.ID, j.claim.WebhookID, j.claim.EventID, j.claim.Attempt
 	now := d.now()
-	r := models.AttemptResult{Attempt: rec, UpdatedAt: now, AvailableAt: now}
+	r := models.AttemptResult{Attempt: rec, Token: j.claim.Token, UpdatedAt: now, AvailableAt: now}
 	switch {
 	case rec.StatusCode >= 200 && rec.StatusCode < 300:
 		r.State = models.DeliverySucceeded
@@ -582,10 +614,10 @@ func (d *Dispatcher) writer() {
 
 func (d *Dispatcher) flush(batch []result) {
 	recs := make([]models.AttemptResult, 0, len(batch))
-	var released []uint
+	var released []models.ClaimedDelivery
 	for _, r := range batch {
 		if r.released {
-			released = append(released, r.job.claim.ID)
+			released = append(released, r.job.claim)
 			continue
 		}
 		recs = append(recs, r.res)
@@ -601,6 +633,11 @@ func (d *Dispatcher) flush(batch []result) {
 	}
 	for _, r := range recs {
 		a := &r.Attempt
+		if a.Superseded {
+			d.log.Warn("dispatch: result of a lost lease kept as history only", "delivery_id", a.DeliveryID,
+				"webhook_id", a.WebhookID, "event_id", a.EventID, "attempt", a.Number, "status_code", a.StatusCode)
+			continue
+		}
 		if r.State == models.DeliverySucceeded {
 			continue
 		}

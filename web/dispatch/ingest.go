@@ -175,9 +175,11 @@ func (d *Dispatcher) ingestLeased(ctx context.Context, events []*models.Event) (
 		if len(leased) == 0 {
 			return
 		}
-		payloads := make(map[string]models.EventPayload, len(events))
+		payloads := make(map[int64]models.EventPayload, len(events))
 		for _, ev := range events {
-			payloads[ev.ID] = models.EventPayload{ID: ev.ID, Action: ev.Action, Payload: ev.Payload}
+			if ev.Seq != 0 {
+				payloads[ev.Seq] = models.EventPayload{Seq: ev.Seq, ID: ev.ID, Action: ev.Action, Payload: ev.Payload}
+			}
 		}
 		if err := d.launch(ctx, leased, payloads); err != nil {
 			// The events are committed; the leases were given back and the
