@@ -63,7 +63,7 @@ type Dispatcher struct {
 	// The heartbeat runs until the last attempt is recorded.
 	cancelHeartbeat context.CancelFunc
 	heartbeatWG     sync.WaitGroup
-	writerWG   sync.WaitGroup
+	writerWG        sync.WaitGroup
 }
 
 type cachedHook struct {
