@@ -150,16 +150,29 @@ func (h *Handler) ingestBody(c echo.Context, accepted ...string) ([]byte, error)
 	return body, nil
 }
 
+// maxUserAgent caps the ingest client's User-Agent copied into payloads.
+const maxUserAgent = 512
+
 // commitEvents renders and stores events for reg in one transaction (shared
 // with concurrent requests when the dispatcher group-commits), then wakes
-// the dispatcher. Events without an id get a new UUID.
-func (h *Handler) commitEvents(ctx context.Context, reg *models.Registry, evs []acr.Event, source string) ([]IngestedEvent, error) {
+// the dispatcher. Events without an id get a new UUID; every event's
+// request names reg's login server as its host (acr.Event.Stamp), with
+// userAgent (the ingest request's) when the event names no client.
+func (h *Handler) commitEvents(ctx context.Context, reg *models.Registry, evs []acr.Event, source, userAgent string) ([]IngestedEvent, error) {
+	if userAgent == "" {
+		userAgent = "unknown"
+	}
+	if len(userAgent) > maxUserAgent {
+		userAgent = userAgent[:maxUserAgent]
+	}
+	origin := acr.Origin{LoginServer: reg.LoginServer, UserAgent: userAgent}
 	rows := make([]*models.Event, 0, len(evs))
 	for i := range evs {
 		ev := &evs[i]
 		if ev.ID == "" {
 			ev.ID = uuid.NewString()
 		}
+		ev.Stamp(origin)
 		if ev.Action == models.ActionDelete && ev.MediaType == "" && ev.Digest != "" {
 			// Distribution leaves a delete's media type empty; take the one
 			// its push had, when we saw it.

@@ -34,7 +34,7 @@ func (h *Handler) IngestDistribution(c echo.Context) error {
 	}
 	out := []IngestedEvent{}
 	if len(evs) > 0 {
-		if out, err = h.commitEvents(c.Request().Context(), reg, evs, "distribution"); err != nil {
+		if out, err = h.commitEvents(c.Request().Context(), reg, evs, "distribution", c.Request().UserAgent()); err != nil {
 			return err
 		}
 	}

@@ -31,7 +31,7 @@ func (h *Handler) IngestEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := h.commitEvents(c.Request().Context(), reg, []acr.Event{ev}, "api")
+	out, err := h.commitEvents(c.Request().Context(), reg, []acr.Event{ev}, "api", c.Request().UserAgent())
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"net/netip"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -14,7 +18,68 @@ const (
 	DefaultSubscription  = "00000000-0000-0000-0000-000000000000"
 	DefaultResourceGroup = "registryhooks"
 	DefaultLocation      = "local"
+	// DefaultLoginServer is the default registry's login server: where a
+	// registry:2 container listens, so a receiver watching
+	// localhost:5000/team/app matches a push of team/app out of the box.
+	DefaultLoginServer = "localhost:5000"
 )
+
+// ErrInvalidInput marks a value a store method refused; the wrapped
+// message says why.
+var ErrInvalidInput = errors.New("invalid input")
+
+// ValidateLoginServer checks a registry's login server, the host[:port]
+// clients push to and pull from, and returns it in canonical form (trimmed,
+// lower case: host names ignore case, and receivers compare image
+// references as strings). The host is a DNS name, an IPv4 address or a
+// bracketed IPv6 address; the port 1-65535. A scheme, path or spaces are
+// refused: receivers prefix it to the repository as it is.
+func ValidateLoginServer(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	bad := fmt.Errorf("Login server must be a host name with an optional port, such as registry.example.com or localhost:5000 (no scheme, path or spaces); got %q", s)
+	if s == "" {
+		return "", errors.New("Login server is required: a host name with an optional port, such as localhost:5000")
+	}
+	if len(s) > 255 {
+		return "", errors.New("Login server must be at most 255 characters")
+	}
+	host, port := s, ""
+	if strings.HasPrefix(s, "[") {
+		end := strings.Index(s, "]")
+		if end < 0 {
+			return "", bad
+		}
+		host, port = s[1:end], strings.TrimPrefix(s[end+1:], ":")
+		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() || (s[end+1:] != "" && !strings.HasPrefix(s[end+1:], ":")) {
+			return "", bad
+		}
+	} else if h, p, ok := strings.Cut(s, ":"); ok {
+		host, port = h, p
+		if port == "" {
+			return "", bad
+		}
+	}
+	if port != "" || strings.HasSuffix(s, ":") {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			return "", fmt.Errorf("Login server's port must be a number from 1 to 65535; got %q", port)
+		}
+	}
+	if strings.HasPrefix(s, "[") {
+		return s, nil
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return s, nil
+	}
+	if !loginHostRE.MatchString(host) {
+		return "", bad
+	}
+	return s, nil
+}
+
+// loginHostRE is a DNS name: dot-separated labels of letters, digits and
+// inner hyphens, at most 63 characters each.
+var loginHostRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$`)
 
 // RegistryInput is what a person or an API client gives to create or update
 // a registry.
@@ -45,8 +110,12 @@ func (in *RegistryInput) Validate() map[string]string {
 	if in.LoginServer == "" && in.Name != "" {
 		in.LoginServer = strings.ToLower(in.Name) + ".localhost"
 	}
-	if len(in.LoginServer) > 255 || strings.ContainsAny(in.LoginServer, " /\t\r\n") {
-		errs["login_server"] = "Login server must be a host name (and optional :port), without spaces or slashes"
+	if in.LoginServer != "" {
+		if ls, err := ValidateLoginServer(in.LoginServer); err != nil {
+			errs["login_server"] = err.Error()
+		} else {
+			in.LoginServer = ls
+		}
 	}
 	in.Location = strings.TrimSpace(in.Location)
 	if in.Location == "" {
@@ -193,8 +262,34 @@ func (s *Store) RotateIngestToken(ctx context.Context, r *Registry) (string, err
 	return tok, nil
 }
 
-// EnsureDefaultRegistry creates the default registry when there is none at all.
+// SetLoginServer changes a registry's login server (validated by
+// ValidateLoginServer) and returns the one it had. Events ingested from
+// then on name the new one as request.host; queued deliveries keep the
+// payload they were rendered with.
+func (s *Store) SetLoginServer(ctx context.Context, r *Registry, loginServer string) (string, error) {
+	ls, err := ValidateLoginServer(loginServer)
+	if err != nil {
+		return "", fmt.Errorf("store: set login server of %q: %w: %w", r.Name, ErrInvalidInput, err)
+	}
+	old := r.LoginServer
+	defer s.forgetRegistries()
+	if err := s.db.WithContext(ctx).Model(r).Update("login_server", ls).Error; err != nil {
+		return "", fmt.Errorf("store: set login server of %q: %w", r.Name, err)
+	}
+	r.LoginServer = ls
+	return old, nil
+}
+
+// EnsureDefaultRegistry creates the default registry, with login server
+// DefaultLoginServer, when there is none at all.
 func (s *Store) EnsureDefaultRegistry(ctx context.Context) error {
+	return s.EnsureDefaultRegistryWith(ctx, DefaultLoginServer)
+}
+
+// EnsureDefaultRegistryWith creates the default registry with the given
+// login server (--login-server) when there is none at all. Later starts
+// leave it alone: admins change it on the Registries page.
+func (s *Store) EnsureDefaultRegistryWith(ctx context.Context, loginServer string) error {
 	var n int64
 	if err := s.db.WithContext(ctx).Model(&Registry{}).Count(&n).Error; err != nil {
 		return fmt.Errorf("store: count registries: %w", err)
@@ -202,8 +297,13 @@ func (s *Store) EnsureDefaultRegistry(ctx context.Context) error {
 	if n > 0 {
 		return nil
 	}
-	in := RegistryInput{Name: DefaultRegistryName, SKU: SKUPremium}
-	in.Validate()
+	if loginServer == "" {
+		loginServer = DefaultLoginServer
+	}
+	in := RegistryInput{Name: DefaultRegistryName, SKU: SKUPremium, LoginServer: loginServer}
+	if errs := in.Validate(); len(errs) > 0 {
+		return fmt.Errorf("store: create the default registry: %w: %s", ErrInvalidInput, errs["login_server"])
+	}
 	_, err := s.CreateRegistry(ctx, in)
 	return err
 }

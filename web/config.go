@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/registryhooks/registryhooks/models"
 	"github.com/registryhooks/registryhooks/web/dispatch"
 )
 
@@ -48,6 +49,14 @@ type Config struct {
 	MaxIngestBody int64
 	// LogFormat is text or json. Default text (REGISTRYHOOKS_LOG_FORMAT).
 	LogFormat string
+	// LoginServer is the default registry's login server, set when it is
+	// created at first start; it is request.host in every payload. Default
+	// localhost:5000 (REGISTRYHOOKS_LOGIN_SERVER).
+	LoginServer string
+	// RetrySchedule is --retry-schedule as given: the waits before each
+	// retry, comma-separated. Default 5s,5m,30m,2h,5h,10h,10h
+	// (REGISTRYHOOKS_RETRY_SCHEDULE); parsed into Dispatch.RetrySchedule.
+	RetrySchedule string
 	// Dispatch configures the delivery dispatcher (timeout, attempts, ...).
 	Dispatch dispatch.Config
 }
@@ -89,7 +98,11 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.DurationVar(&c.SessionTTL, "session-ttl", envDur("REGISTRYHOOKS_SESSION_TTL", 12*time.Hour), "how long a sign-in lasts (REGISTRYHOOKS_SESSION_TTL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("REGISTRYHOOKS_LOG_FORMAT", "text"), "log format: text or json (REGISTRYHOOKS_LOG_FORMAT)")
 	fs.DurationVar(&c.Dispatch.Timeout, "delivery-timeout", envDur("REGISTRYHOOKS_DELIVERY_TIMEOUT", 5*time.Second), "timeout of one delivery attempt (REGISTRYHOOKS_DELIVERY_TIMEOUT)")
-	fs.IntVar(&c.Dispatch.MaxAttempts, "max-attempts", envInt("REGISTRYHOOKS_MAX_ATTEMPTS", 8), "attempts per delivery before it is marked failed (REGISTRYHOOKS_MAX_ATTEMPTS)")
+	fs.IntVar(&c.Dispatch.MaxAttempts, "max-attempts", envInt("REGISTRYHOOKS_MAX_ATTEMPTS", 0), "attempts per delivery before it is marked failed; 0: one more than --retry-schedule has waits, 8 by default (REGISTRYHOOKS_MAX_ATTEMPTS)")
+	fs.StringVar(&c.RetrySchedule, "retry-schedule", env("REGISTRYHOOKS_RETRY_SCHEDULE", dispatch.FormatRetrySchedule(dispatch.DefaultRetrySchedule)), "waits before each retry, comma-separated; the last repeats when --max-attempts asks for more (REGISTRYHOOKS_RETRY_SCHEDULE)")
+	fs.BoolVar(&c.Dispatch.Retry4xx, "retry-4xx", envBool("REGISTRYHOOKS_RETRY_4XX"), "retry every non-2xx, not only timeouts, connection errors, 408, 425, 429 and 5xx (REGISTRYHOOKS_RETRY_4XX)")
+	fs.StringVar(&c.Dispatch.UserAgent, "user-agent", env("REGISTRYHOOKS_USER_AGENT", dispatch.DefaultUserAgent), "User-Agent of every delivery (REGISTRYHOOKS_USER_AGENT)")
+	fs.StringVar(&c.LoginServer, "login-server", env("REGISTRYHOOKS_LOGIN_SERVER", models.DefaultLoginServer), "the default registry's login server, set when it is created at first start (REGISTRYHOOKS_LOGIN_SERVER)")
 	fs.IntVar(&c.Dispatch.Workers, "workers", envInt("REGISTRYHOOKS_WORKERS", 32), "concurrent deliveries in all (REGISTRYHOOKS_WORKERS)")
 	fs.IntVar(&c.Dispatch.PerEndpoint, "per-endpoint", envInt("REGISTRYHOOKS_PER_ENDPOINT", 4), "concurrent deliveries to one webhook (REGISTRYHOOKS_PER_ENDPOINT)")
 	fs.DurationVar(&c.Dispatch.Retention, "retention", envDur("REGISTRYHOOKS_RETENTION", 7*24*time.Hour), "how long finished events are kept (REGISTRYHOOKS_RETENTION)")
@@ -128,8 +141,21 @@ func (c *Config) validate() error {
 	if c.Dispatch.Timeout <= 0 || c.Dispatch.Timeout > 5*time.Minute {
 		errs = append(errs, errors.New("--delivery-timeout must be between 1ms and 5m"))
 	}
-	if c.Dispatch.MaxAttempts < 1 || c.Dispatch.MaxAttempts > 100 {
-		errs = append(errs, errors.New("--max-attempts must be between 1 and 100"))
+	if c.Dispatch.MaxAttempts < 0 || c.Dispatch.MaxAttempts > 100 {
+		errs = append(errs, errors.New("--max-attempts must be between 1 and 100 (0: one more than --retry-schedule has waits)"))
+	}
+	if sched, err := dispatch.ParseRetrySchedule(c.RetrySchedule); err != nil {
+		errs = append(errs, fmt.Errorf("--retry-schedule: %w", err))
+	} else {
+		c.Dispatch.RetrySchedule = sched
+	}
+	if ua := c.Dispatch.UserAgent; ua == "" || len(ua) > 256 || strings.ContainsFunc(ua, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		errs = append(errs, errors.New("--user-agent must be 1-256 characters without control characters"))
+	}
+	if ls, err := models.ValidateLoginServer(c.LoginServer); err != nil {
+		errs = append(errs, fmt.Errorf("--login-server: %w", err))
+	} else {
+		c.LoginServer = ls
 	}
 	if c.Dispatch.Workers < 1 || c.Dispatch.PerEndpoint < 1 {
 		errs = append(errs, errors.New("--workers and --per-endpoint must be at least 1"))

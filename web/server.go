@@ -50,7 +50,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
-	if err := store.EnsureDefaultRegistry(ctx); err != nil {
+	if err := store.EnsureDefaultRegistryWith(ctx, cfg.LoginServer); err != nil {
 		_ = store.Close()
 		return nil, fmt.Errorf("web: %w", err)
 	}

@@ -11,10 +11,17 @@ package acr
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/registryhooks/registryhooks/models"
 )
+
+// MaxSize is the largest target.size and target.length ACR's schema allows:
+// both are Int32 there, so a receiver generated from it cannot read more.
+const MaxSize = math.MaxInt32
 
 // HelmChartMediaType is the media type of legacy ACR Helm chart events.
 const HelmChartMediaType = "application/vnd.acr.helm.chart"
@@ -82,6 +89,44 @@ type Event struct {
 	Version string
 	// Request is the registry request; push and delete default its method.
 	Request Request
+}
+
+// Origin is what ingest knows of where an event happened, for the request
+// object of its payload.
+type Origin struct {
+	// LoginServer is the registry's login server (host[:port]), the host
+	// clients pull from. It becomes request.host.
+	LoginServer string
+	// UserAgent is request.useragent when the event names none: the
+	// User-Agent of the ingest request, or "unknown".
+	UserAgent string
+	// NewID makes request.id when the event has none. Default: a UUID.
+	NewID func() string
+}
+
+// Stamp makes e's request describe the registry the event happened at, as
+// ACR's payloads do, because receivers build the image reference as
+// request.host + "/" + target.repository and match it against the images
+// they watch (Kargo, Keel, argocd-image-updater):
+//   - request.host is the registry's login server, whatever the source said
+//     (a Distribution event carries the Host header its client used, which
+//     may be 127.0.0.1:5000 or an internal name; a script's may carry none);
+//   - request.id gets a new id and request.useragent o.UserAgent when empty;
+//   - request.method keeps its value; Content fills PUT or DELETE.
+//
+// Content still decides which actions carry a request at all.
+func (e *Event) Stamp(o Origin) {
+	e.Request.Host = o.LoginServer
+	if e.Request.ID == "" {
+		if o.NewID != nil {
+			e.Request.ID = o.NewID()
+		} else {
+			e.Request.ID = uuid.NewString()
+		}
+	}
+	if e.Request.UserAgent == "" {
+		e.Request.UserAgent = o.UserAgent
+	}
 }
 
 // FormatTime renders a timestamp as ACR receivers see it: RFC 3339 with

@@ -39,6 +39,10 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
+// testOrigin is the registry the golden ingest payloads come from: the
+// default login server, a fixed request id for events that carry none.
+var testOrigin = Origin{LoginServer: "localhost:5000", UserAgent: "curl/8.5.0", NewID: func() string { return "00000000-0000-4000-8000-000000000abc" }}
+
 var at = time.Date(2023, 11, 17, 16, 52, 1, 343145347, time.FixedZone("CET", 3600))
 
 func TestPayloadPerAction(t *testing.T) {
@@ -141,6 +145,7 @@ func keys(m map[string]any) string {
 func renderDistribution(evs []Event, skipped []Skipped) ([]byte, error) {
 	var buf bytes.Buffer
 	for _, ev := range evs {
+		ev.Stamp(testOrigin)
 		p, err := ev.Payload()
 		if err != nil {
 			return nil, err
@@ -210,6 +215,8 @@ func TestParseDistributionEnvelope(t *testing.T) {
 		{"no events", `{"foo":1}`, 0, 0, `no "events" array`},
 		{"bad repository", `{"events":[{"id":"x","action":"push","target":{"mediaType":"m","repository":"Team/App","tag":"v1","digest":"sha256:1"}}]}`, 0, 0, "not a valid repository name"},
 		{"bad timestamp", `{"events":[{"id":"x","timestamp":"yesterday","action":"push","target":{"mediaType":"m","repository":"a","tag":"v1","digest":"sha256:1"}}]}`, 0, 0, "not RFC 3339"},
+		{"size past Int32", `{"events":[{"id":"x","action":"push","target":{"mediaType":"m","repository":"a","tag":"v1","digest":"sha256:1","size":3000000000}}]}`, 0, 0, "target.size 3000000000 is larger than 2147483647"},
+		{"blob past Int32 is skipped, not refused", `{"events":[{"id":"b","action":"push","target":{"mediaType":"application/octet-stream","repository":"a","digest":"sha256:1","size":3000000000,"url":"http://r/v2/a/blobs/sha256:1"}}]}`, 0, 1, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -254,6 +261,9 @@ func TestParseEvent(t *testing.T) {
 		{"array", `[{"action":"push"}]`, "not an ACR event object", ""},
 		{"bad id", `{"id":"a b","action":"push","target":{"repository":"a","tag":"v"}}`, "id must be", ""},
 		{"negative size", `{"action":"push","target":{"repository":"a","tag":"v","size":-1}}`, "must not be negative", ""},
+		{"size past Int32", `{"action":"push","target":{"repository":"a","tag":"v","size":2147483648}}`, "target.size 2147483648 is larger than 2147483647: ACR's size and length are 32-bit integers", ""},
+		{"length past Int32", `{"action":"push","target":{"repository":"a","tag":"v","size":1,"length":4294967296}}`, "target.length 4294967296 is larger than 2147483647", ""},
+		{"size at Int32", `{"id":"55555555-5555-5555-5555-555555555555","timestamp":"2025-01-01T00:00:00Z","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"a","tag":"v","digest":"sha256:abc","size":2147483647}}`, "", "ingest_push_max_size.json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,6 +278,7 @@ func TestParseEvent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			ev.Stamp(testOrigin)
 			p, err := ev.Payload()
 			if err != nil {
 				t.Fatal(err)
@@ -309,5 +320,48 @@ func TestRecord(t *testing.T) {
 			}
 			golden(t, "record_"+tt.name+".json", append(b, '\n'))
 		})
+	}
+}
+
+// Stamp names the registry's login server as request.host whatever the
+// source said, and fills request.id and useragent only when missing.
+func TestStamp(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   Request
+		want Request
+	}{
+		{"distribution", Request{ID: "d1", Addr: "10.0.0.1:5555", Host: "127.0.0.1:39395", Method: "PUT", UserAgent: "go-containerregistry/v0.22.1"},
+			Request{ID: "d1", Addr: "10.0.0.1:5555", Host: "localhost:5000", Method: "PUT", UserAgent: "go-containerregistry/v0.22.1"}},
+		{"no request", Request{}, Request{ID: "00000000-0000-4000-8000-000000000abc", Host: "localhost:5000", UserAgent: "curl/8.5.0"}},
+		{"host given", Request{Host: "ci.example"}, Request{ID: "00000000-0000-4000-8000-000000000abc", Host: "localhost:5000", UserAgent: "curl/8.5.0"}},
+	}
+	for _, tt := range tests {
+		ev := Event{ID: "e", Time: at, Action: models.ActionPush, Repository: "team/app", Tag: "v1", Request: tt.in}
+		ev.Stamp(testOrigin)
+		if ev.Request != tt.want {
+			t.Errorf("%s: request = %+v, want %+v", tt.name, ev.Request, tt.want)
+		}
+	}
+	// Without NewID, a UUID.
+	ev := Event{Action: models.ActionDelete}
+	ev.Stamp(Origin{LoginServer: "r.example:443"})
+	if len(ev.Request.ID) != 36 || ev.Request.Host != "r.example:443" {
+		t.Errorf("request = %+v", ev.Request)
+	}
+	// Every action with a request carries id, host, method and useragent as
+	// ACR's do, but quarantine (ACR's sample has no useragent).
+	for _, action := range []string{models.ActionPush, models.ActionDelete, models.ActionQuarantine} {
+		ev := Event{ID: "e", Time: at, Action: action, Repository: "team/app", Tag: "v1", Digest: "sha256:1"}
+		ev.Stamp(testOrigin)
+		c, err := ev.Content()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := c.Request
+		if r == nil || r.ID == "" || r.Host != "localhost:5000" || r.Method == "" || (r.UserAgent == "") != (action == models.ActionQuarantine) || r.Addr != "" {
+			t.Errorf("%s request = %+v", action, r)
+		}
 	}
 }

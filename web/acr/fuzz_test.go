@@ -29,8 +29,8 @@ func checkEvent(t *testing.T, ev Event, from []byte) {
 	if ev.Action == models.ActionDelete && (ev.Tag != "" || ev.Digest == "") {
 		t.Fatalf("delete with tag %q, digest %q from %q", ev.Tag, ev.Digest, from)
 	}
-	if ev.Size < 0 {
-		t.Fatalf("negative size from %q", from)
+	if ev.Size < 0 || ev.Size > MaxSize {
+		t.Fatalf("size %d outside ACR's Int32 from %q", ev.Size, from)
 	}
 	// Whatever is accepted renders to a JSON object with the action.
 	body, err := ev.Payload()

@@ -120,6 +120,9 @@ func fromDistribution(de distEvent, now time.Time) (Event, string, error) {
 	if t.Size < 0 || t.Length < 0 {
 		return Event{}, "", invalid("target.size must not be negative")
 	}
+	if err := checkSize(t.Size, t.Length); err != nil {
+		return Event{}, "", err
+	}
 	at := now
 	if de.Timestamp != "" {
 		p, err := time.Parse(time.RFC3339Nano, de.Timestamp)
@@ -138,6 +141,20 @@ func fromDistribution(de distEvent, now time.Time) (Event, string, error) {
 		ev.Tag = t.Tag
 	}
 	return ev, "", nil
+}
+
+// checkSize refuses a target.size or target.length that ACR's Int32 fields
+// cannot hold: receivers decoding into int32 would fail on the payload.
+func checkSize(size, length int64) error {
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"size", size}, {"length", length}} {
+		if f.v > MaxSize {
+			return invalid("target.%s %d is larger than %d: ACR's size and length are 32-bit integers", f.name, f.v, MaxSize)
+		}
+	}
+	return nil
 }
 
 var digestRE = regexp.MustCompile(`^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`)
@@ -236,8 +253,15 @@ func ParseEvent(body []byte, now time.Time) (Event, error) {
 	case t.Length != nil:
 		size = *t.Length
 	}
-	if size < 0 {
+	if size < 0 || (t.Length != nil && *t.Length < 0) {
 		return Event{}, invalid("target.size must not be negative")
+	}
+	var length int64
+	if t.Length != nil {
+		length = *t.Length
+	}
+	if err := checkSize(size, length); err != nil {
+		return Event{}, err
 	}
 	ev := Event{ID: in.ID, Time: at.UTC(), Action: in.Action, Repository: t.Repository, Tag: t.Tag, Digest: t.Digest,
 		MediaType: t.MediaType, Size: size, Name: t.Name, Version: t.Version}

@@ -9,13 +9,14 @@ package dispatch
 
 import (
 	"errors"
+	"slices"
 	"time"
 )
 
-// DefaultUserAgent is sent on every delivery. Receivers that detect ACR by a
-// User-Agent prefix of "AzureContainerRegistry/" will not match it; those
-// that look for the word do.
-const DefaultUserAgent = "RegistryHooks/1.0 (AzureContainerRegistry-compatible)"
+// DefaultUserAgent is sent on every delivery. It starts with
+// "AzureContainerRegistry" because receivers detect ACR by that prefix
+// (Kargo answers 400 to anything else); the comment names the sender.
+const DefaultUserAgent = "AzureContainerRegistry/1.0 (Registry Hooks)"
 
 // Config tunes the dispatcher. The zero value gives the defaults below;
 // WithDefaults fills them in.
@@ -44,14 +45,24 @@ type Config struct {
 	// body. Default 5s, as ACR. A timeout is recorded as 504 Gateway Timeout.
 	Timeout time.Duration
 	// MaxAttempts is how many attempts a delivery gets before it is marked
-	// failed. Pings always get exactly one. Default 8.
+	// failed. Pings always get exactly one. Default len(RetrySchedule)+1
+	// (8): one attempt at once and one after each wait. When it asks for
+	// more, the schedule's last wait repeats; when less, the schedule ends
+	// early.
 	MaxAttempts int
-	// BackoffBase scales the delay before a retry: attempt n waits about
-	// BackoffBase * 2^(n-1), plus up to 25% random jitter, capped at
-	// BackoffMax. Default 1s.
-	BackoffBase time.Duration
-	// BackoffMax caps one retry delay. Default 1h.
-	BackoffMax time.Duration
+	// RetrySchedule is the wait before each retry (see retry.go for which
+	// results are retried): RetrySchedule[0] after the first attempt, [1]
+	// after the second, and so on; each plus up to 10% random jitter.
+	// Default DefaultRetrySchedule (5s, 5m, 30m, 2h, 5h, 10h, 10h).
+	RetrySchedule []time.Duration
+	// RetryAfterMax caps the wait a receiver asks for with Retry-After on a
+	// 429 or 503 (which replaces the scheduled wait). Default the longest
+	// wait of RetrySchedule.
+	RetryAfterMax time.Duration
+	// Retry4xx retries every non-2xx. By default a 4xx other than 408, 425
+	// and 429 ends the delivery as failed after that attempt: the receiver
+	// refused the event and will refuse it again.
+	Retry4xx bool
 	// Lease is how long a claimed delivery stays invisible to other claims
 	// unless the heartbeat extends it: a killed instance's deliveries are
 	// taken over this long after its last heartbeat. An attempt starts only
@@ -99,14 +110,14 @@ func (c Config) WithDefaults() (Config, error) {
 	if c.Timeout == 0 {
 		c.Timeout = 5 * time.Second
 	}
+	if len(c.RetrySchedule) == 0 {
+		c.RetrySchedule = DefaultRetrySchedule
+	}
 	if c.MaxAttempts == 0 {
-		c.MaxAttempts = 8
+		c.MaxAttempts = len(c.RetrySchedule) + 1
 	}
-	if c.BackoffBase == 0 {
-		c.BackoffBase = time.Second
-	}
-	if c.BackoffMax == 0 {
-		c.BackoffMax = time.Hour
+	if c.RetryAfterMax == 0 {
+		c.RetryAfterMax = slices.Max(c.RetrySchedule)
 	}
 	if c.Lease == 0 {
 		c.Lease = max(30*time.Second, c.Timeout+5*time.Second)
@@ -132,8 +143,8 @@ func (c Config) WithDefaults() (Config, error) {
 	switch {
 	case c.Workers < 1, c.PerEndpoint < 1, c.MaxAttempts < 1, c.BatchSize < 1, c.Prefetch < 1:
 		return c, errors.New("dispatch: Workers, PerEndpoint, Prefetch, MaxAttempts and BatchSize must be at least 1")
-	case c.Timeout < 0, c.BackoffBase < 0, c.PollInterval < 0:
-		return c, errors.New("dispatch: Timeout, BackoffBase and PollInterval must be positive")
+	case c.Timeout < 0, c.RetryAfterMax < 0, c.PollInterval < 0, slices.Min(c.RetrySchedule) <= 0:
+		return c, errors.New("dispatch: Timeout, RetrySchedule, RetryAfterMax and PollInterval must be positive")
 	case c.Lease < c.Timeout+2*time.Second:
 		return c, errors.New("dispatch: Lease must be at least Timeout+2s, or no attempt could start within it")
 	case c.HeartbeatInterval <= 0 || c.HeartbeatInterval*2 > c.Lease:

@@ -105,7 +105,7 @@ func New(store *models.Store, cfg Config, log *slog.Logger) *Dispatcher {
 	c, err := cfg.WithDefaults()
 	if err != nil {
 		log.Error("dispatch: invalid config, using defaults", "error", err)
-		c, _ = Config{AllowPrivateTargets: cfg.AllowPrivateTargets, UserAgent: cfg.UserAgent}.WithDefaults()
+		c, _ = Config{AllowPrivateTargets: cfg.AllowPrivateTargets, UserAgent: cfg.UserAgent, Retry4xx: cfg.Retry4xx}.WithDefaults()
 	}
 	d := &Dispatcher{
 		store:    store,
@@ -547,30 +547,13 @@ func (d *Dispatcher) work(j job, slots chan struct{}) {
 	rec.DeliveryID, rec.WebhookID, rec.EventID, rec.Number = j.claim.ID, j.claim.WebhookID, j.claim.EventID, j.claim.Attempt
 	now := d.now()
 	r := models.AttemptResult{Attempt: rec, Token: j.claim.Token, UpdatedAt: now, AvailableAt: now}
-	switch {
-	case rec.StatusCode >= 200 && rec.StatusCode < 300:
-		r.State = models.DeliverySucceeded
-	case j.ping || j.claim.Attempt >= d.cfg.MaxAttempts:
-		r.State = models.DeliveryFailed
-	default:
-		r.State = models.DeliveryPending
-		r.AvailableAt = now.Add(d.backoff(j.claim.Attempt))
+	o := d.cfg.decide(&r.Attempt, j.claim.Attempt, j.ping, now, d.jitter())
+	r.State = o.state
+	if o.state == models.DeliveryPending {
+		r.AvailableAt = o.retryAt
 	}
+	r.Attempt.Error = joinReason(r.Attempt.Error, o.reason)
 	d.results <- result{job: j, res: r}
-}
-
-// backoff is the delay after failed attempt n (1-based): BackoffBase *
-// 2^(n-1), capped at BackoffMax, plus up to 25% jitter so many deliveries
-// failing together do not retry together.
-func (d *Dispatcher) backoff(n int) time.Duration {
-	delay := d.cfg.BackoffBase
-	for i := 1; i < n && delay < d.cfg.BackoffMax; i++ {
-		delay *= 2
-	}
-	if delay > d.cfg.BackoffMax {
-		delay = d.cfg.BackoffMax
-	}
-	return delay + time.Duration(float64(delay)*0.25*d.jitter())
 }
 
 // writer records results in batches: whatever has arrived, up to

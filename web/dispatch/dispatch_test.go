@@ -50,8 +50,9 @@ func setup(t *testing.T, cfg Config) *testBundle {
 	clk := &clock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
 	s, reg := modelstest.Open(t, models.Options{Now: clk.Now})
 	ctx := context.Background()
-	if cfg.BackoffBase == 0 {
-		cfg.BackoffBase = time.Second
+	if cfg.RetrySchedule == nil { // short waits, doubling, so tests step through retries
+		cfg.RetrySchedule = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second,
+			16 * time.Second, 32 * time.Second, 64 * time.Second}
 	}
 	d := New(s, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	d.now = clk.Now
@@ -211,7 +212,7 @@ func TestCustomContentTypeWins(t *testing.T) {
 
 func TestRetryWithBackoffThenFail(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Config{AllowPrivateTargets: true, MaxAttempts: 3, BackoffBase: time.Second})
+	b := setup(t, Config{AllowPrivateTargets: true, MaxAttempts: 3})
 	srv, _ := receiver(t, http.StatusInternalServerError)
 	w := b.webhook(t, "hookRetry", srv.URL, nil)
 	b.ingest(t, 1)
@@ -246,25 +247,6 @@ func TestRetryWithBackoffThenFail(t *testing.T) {
 	}
 	if as := b.attempts(t, b.deliveries(t, w)[0].ID); len(as) != 3 || as[2].Number != 3 {
 		t.Fatalf("attempts = %+v", as)
-	}
-}
-
-func TestBackoffGrowsAndCaps(t *testing.T) {
-	t.Parallel()
-	d := New(nil, Config{BackoffBase: time.Second, BackoffMax: 10 * time.Second}, nil)
-	tests := []struct {
-		n      int
-		jitter float64
-		want   time.Duration
-	}{
-		{1, 0, time.Second}, {2, 0, 2 * time.Second}, {4, 0, 8 * time.Second}, {5, 0, 10 * time.Second},
-		{30, 0, 10 * time.Second}, {1, 0.5, 1125 * time.Millisecond}, {5, 1, 12500 * time.Millisecond},
-	}
-	for _, tt := range tests {
-		d.jitter = func() float64 { return tt.jitter }
-		if got := d.backoff(tt.n); got != tt.want {
-			t.Errorf("backoff(%d, jitter %v) = %s, want %s", tt.n, tt.jitter, got, tt.want)
-		}
 	}
 }
 
