@@ -85,7 +85,9 @@ func TestDistributionPushAndDelete(t *testing.T) {
 		pt["mediaType"] != string(mediaType) || pt["size"] != float64(size) || pt["length"] != float64(size) {
 		t.Errorf("push payload = %v; want team/app:v1 %s %s size %d", push, digest, mediaType, size)
 	}
-	if req, _ := push["request"].(map[string]any); req["method"] != "PUT" || req["host"] != host {
+	// request.host is the registry's login server (the default registry's,
+	// localhost:5000), not the address the client happened to push to.
+	if req, _ := push["request"].(map[string]any); req["method"] != "PUT" || req["host"] != "localhost:5000" || req["id"] == "" || req["useragent"] == "" {
 		t.Errorf("push request = %v", push["request"])
 	}
 	if id, _ := push["id"].(string); id == "" || push["timestamp"] == "" {
@@ -100,7 +102,7 @@ func TestDistributionPushAndDelete(t *testing.T) {
 			t.Errorf("delete target carries %s: %v", k, dt)
 		}
 	}
-	if req, _ := dele["request"].(map[string]any); req["method"] != "DELETE" {
+	if req, _ := dele["request"].(map[string]any); req["method"] != "DELETE" || req["host"] != "localhost:5000" {
 		t.Errorf("delete request = %v", dele["request"])
 	}
 }
