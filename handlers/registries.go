@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -13,16 +14,25 @@ import (
 // RegistryList shows the registries, how to point the current one's event
 // sources at Registry Hooks and, for admins, the Add form.
 func (h *Handler) RegistryList(c echo.Context) error {
-	return h.renderRegistries(c, http.StatusOK, views.RegistryFormVM{SKU: models.SKUStandard})
+	return h.renderRegistries(c, http.StatusOK, views.RegistryFormVM{SKU: models.SKUStandard}, nil)
 }
 
-func (h *Handler) renderRegistries(c echo.Context, status int, form views.RegistryFormVM) error {
+// loginServerForm is the login server form of one registry, re-rendered
+// with the value given and the error.
+type loginServerForm struct {
+	registry, value, err string
+}
+
+func (h *Handler) renderRegistries(c echo.Context, status int, form views.RegistryFormVM, ls *loginServerForm) error {
 	ctx := c.Request().Context()
 	regs, err := h.Store.ListRegistries(ctx, "", "")
 	if err != nil {
 		return err
 	}
 	current := c.QueryParam("registry")
+	if ls != nil {
+		current = ls.registry
+	}
 	if current == "" {
 		current = models.DefaultRegistryName
 	}
@@ -40,7 +50,11 @@ func (h *Handler) renderRegistries(c echo.Context, status int, form views.Regist
 			vm.Ingest = &views.IngestVM{Registry: r.Name, Token: models.Mask,
 				DistributionURL: c.Scheme() + "://" + c.Request().Host + "/ingest/distribution/" + r.Name,
 				EventsURL:       c.Scheme() + "://" + c.Request().Host + "/ingest/events/" + r.Name,
-				RotateURL:       "/registries/" + r.Name + "/ingest-token"}
+				RotateURL:       "/registries/" + r.Name + "/ingest-token",
+				LoginServer:     r.LoginServer, LoginServerURL: "/registries/" + r.Name + "/login-server"}
+			if ls != nil && strings.EqualFold(ls.registry, r.Name) {
+				vm.Ingest.LoginServer, vm.Ingest.LoginServerError = ls.value, ls.err
+			}
 			if s := session(c); s != nil && models.RoleRank(s.User.Role) >= models.RoleRank(models.RoleAdmin) {
 				if tok, err := h.Store.IngestToken(r); err == nil {
 					vm.Ingest.Token = tok
@@ -72,7 +86,7 @@ func (h *Handler) RegistryCreate(c echo.Context) error {
 		}
 	}
 	form.Errors = errs
-	return h.renderRegistries(c, http.StatusUnprocessableEntity, form)
+	return h.renderRegistries(c, http.StatusUnprocessableEntity, form, nil)
 }
 
 // RegistryRotateToken gives a registry a new ingest token (admins); the old
@@ -87,5 +101,32 @@ func (h *Handler) RegistryRotateToken(c echo.Context) error {
 	}
 	h.audit(c, actor(c), "registry.rotate_ingest_token", reg.Name, "")
 	h.setFlash(c, "New ingest token for "+reg.Name+": update your registry's notification settings.")
+	return redirect(c, "/registries?registry="+reg.Name)
+}
+
+// RegistrySetLoginServer changes a registry's login server (admins): the
+// host[:port] its clients push to, which every payload names as
+// request.host and receivers prefix to the repository to find the image
+// they watch. An invalid value re-renders the form with the message and
+// changes nothing; a change is audited with the old and new values.
+func (h *Handler) RegistrySetLoginServer(c echo.Context) error {
+	reg, err := h.registry(c)
+	if err != nil {
+		return h.notFoundOr(c, err, "The registry "+c.Param("registry"))
+	}
+	value := c.FormValue("login_server")
+	ls, verr := models.ValidateLoginServer(value)
+	if verr != nil {
+		return h.renderRegistries(c, http.StatusUnprocessableEntity, views.RegistryFormVM{SKU: models.SKUStandard},
+			&loginServerForm{registry: reg.Name, value: value, err: verr.Error()})
+	}
+	old, err := h.Store.SetLoginServer(c.Request().Context(), reg, ls)
+	if err != nil {
+		return err
+	}
+	if old != ls {
+		h.audit(c, actor(c), "registry.login_server", reg.Name, old+" -> "+ls)
+		h.setFlash(c, "Login server of "+reg.Name+" is now "+ls+": new events name it as request.host.")
+	}
 	return redirect(c, "/registries?registry="+reg.Name)
 }

@@ -143,7 +143,8 @@ func (h *Handler) WebhookEventDetail(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, webhookURL(reg, w))
 	}
 	base := fmt.Sprintf("%s/events/%d", webhookURL(reg, w), d.ID)
-	vm := views.EventDetailVM{EventID: d.EventID, Action: d.Event.Action, State: stateName(d.State), CloseURL: base}
+	vm := views.EventDetailVM{EventID: d.EventID, Action: d.Event.Action, State: stateName(d.State), CloseURL: base,
+		Outcome: deliveryOutcome(d, d.Event.Action)}
 	if s := session(c); s != nil && models.RoleRank(s.User.Role) >= models.RoleRank(models.RoleContributor) && !d.Open() {
 		vm.RedeliverURL = base + "/redeliver"
 	}

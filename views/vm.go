@@ -129,11 +129,14 @@ type EventRow struct {
 
 // EventDetailVM shows one attempt of a delivery: Request and Response tabs.
 type EventDetailVM struct {
-	EventID         string
-	Action          string
-	Attempts        []AttemptTab
-	Selected        int // index into Attempts
-	State           string
+	EventID  string
+	Action   string
+	Attempts []AttemptTab
+	Selected int // index into Attempts
+	State    string
+	// Outcome says when the next attempt goes out, or why the delivery
+	// ended ("refused by the receiver: 400 Bad Request").
+	Outcome         string
 	RequestMethod   string
 	RequestURI      string
 	RequestHeaders  []KV
@@ -193,6 +196,11 @@ type IngestVM struct {
 	DistributionURL string
 	EventsURL       string
 	RotateURL       string
+	// LoginServer is the registry's login server (or the value an admin
+	// just gave, with LoginServerError); LoginServerURL its form's action.
+	LoginServer      string
+	LoginServerURL   string
+	LoginServerError string
 }
 
 // TokenRow is one API token.

@@ -88,6 +88,7 @@ func routes(e *echo.Echo, h *handlers.Handler) {
 	admin := with(models.RoleAdmin)
 	e.POST("/registries", h.RegistryCreate, admin...)
 	e.POST("/registries/:registry/ingest-token", h.RegistryRotateToken, admin...)
+	e.POST("/registries/:registry/login-server", h.RegistrySetLoginServer, admin...)
 	e.GET("/tokens", h.TokenList, admin...)
 	e.POST("/tokens", h.TokenCreate, admin...)
 	e.POST("/tokens/:id/revoke", h.TokenRevoke, admin...)
