@@ -1,7 +1,8 @@
 // Package dispatch delivers queued webhook events: it works the outbox
 // (models.Delivery) with a pool of workers, POSTs each event's ACR payload to
-// the webhook's service URI, records every attempt, and retries with
-// exponential back-off until a delivery succeeds or runs out of attempts.
+// the webhook's service URI, records every attempt, and retries on a
+// schedule (retry.go) until a delivery succeeds, is refused by the receiver
+// or runs out of attempts.
 //
 // The dispatcher is a service: Start, Stop and Kick; runOnce is one claim
 // round, which tests drive with a fake clock.
