@@ -25,10 +25,26 @@ func (b testBundle) ingestToken(t *testing.T) string {
 	return tok
 }
 
+// catchAll returns an enabled webhook of myregistry that every push and
+// delete is queued for, creating it on first use.
+func (b testBundle) catchAll(t *testing.T) *models.Webhook {
+	t.Helper()
+	if w, err := b.store.GetWebhook(b.ctx, b.reg, "catchall1"); err == nil {
+		return w
+	}
+	w, err := b.store.CreateWebhook(b.ctx, b.reg, models.WebhookInput{Name: "catchall1", ServiceURI: "http://127.0.0.1:9/hook",
+		Actions: []string{"push", "delete"}, Status: models.StatusEnabled}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
 // ingestAPIEvent posts one event to /ingest/events/myregistry with the
 // registry's ingest token and returns the stored payload's request object.
 func (b testBundle) ingestAPIEvent(t *testing.T, body string) map[string]any {
 	t.Helper()
+	w := b.catchAll(t)
 	req, _ := http.NewRequest(http.MethodPost, b.url+"/ingest/events/myregistry", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+b.ingestToken(t))
 	req.Header.Set("Content-Type", "application/json")
@@ -48,15 +64,27 @@ func (b testBundle) ingestAPIEvent(t *testing.T, body string) map[string]any {
 	if err := json.Unmarshal(raw, &out); err != nil {
 		t.Fatal(err)
 	}
-	payloads, err := b.store.EventPayloads(b.ctx, []string{out.ID})
+	// The payload as stored, read through the delivery of a catch-all
+	// webhook (event ids are per registry; the event row has its own key).
+	rows, _, err := b.store.ListDeliveries(b.ctx, w.ID, 0, 100)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var payload []byte
+	for _, r := range rows {
+		if r.EventID == out.ID {
+			d, err := b.store.GetDelivery(b.ctx, w.ID, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload = d.Event.Payload
+		}
 	}
 	var p struct {
 		Request map[string]any `json:"request"`
 	}
-	if err := json.Unmarshal(payloads[out.ID].Payload, &p); err != nil {
-		t.Fatal(err)
+	if err := json.Unmarshal(payload, &p); err != nil {
+		t.Fatalf("payload of %s: %v (%s)", out.ID, err, payload)
 	}
 	return p.Request
 }
@@ -180,18 +208,23 @@ func TestEventDetailShowsRetryOutcome(t *testing.T) {
 	now := b.store.Now()
 	// Leased as the dispatcher does (the attempt count goes up), then the
 	// results recorded.
+	token := map[uint]int64{} // lease tokens: results are fenced by them
 	claim := func(at time.Time) {
-		if _, err := b.store.ClaimDeliveries(b.ctx, models.ClaimOptions{Now: at, Lease: time.Minute, Limit: 10, PerWebhook: 10}); err != nil {
+		claimed, err := b.store.ClaimDeliveries(b.ctx, models.ClaimOptions{Now: at, Lease: time.Minute, Limit: 10, PerWebhook: 10})
+		if err != nil {
 			t.Fatal(err)
+		}
+		for _, c := range claimed {
+			token[c.ID] = c.Token
 		}
 	}
 	claim(now)
 	next := now.Add(5 * time.Minute)
 	if err := b.store.RecordAttempts(b.ctx, []models.AttemptResult{
 		{Attempt: models.Attempt{DeliveryID: push.ID, WebhookID: w.ID, EventID: push.EventID, Number: 1, StatusCode: 503, ReasonPhrase: "Service Unavailable"},
-			State: models.DeliveryPending, AvailableAt: next, UpdatedAt: now},
+			Token: token[push.ID], State: models.DeliveryPending, AvailableAt: next, UpdatedAt: now},
 		{Attempt: models.Attempt{DeliveryID: ping.ID, WebhookID: w.ID, EventID: ping.EventID, Number: 1, StatusCode: 400, ReasonPhrase: "Bad Request"},
-			State: models.DeliveryFailed, AvailableAt: now, UpdatedAt: now},
+			Token: token[ping.ID], State: models.DeliveryFailed, AvailableAt: now, UpdatedAt: now},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +240,7 @@ func TestEventDetailShowsRetryOutcome(t *testing.T) {
 	claim(next)
 	if err := b.store.RecordAttempts(b.ctx, []models.AttemptResult{
 		{Attempt: models.Attempt{DeliveryID: push.ID, WebhookID: w.ID, EventID: push.EventID, Number: 2, StatusCode: 400, ReasonPhrase: "Bad Request",
-			Error: "refused by the receiver: 400 Bad Request"}, State: models.DeliveryFailed, AvailableAt: now, UpdatedAt: now},
+			Error: "refused by the receiver: 400 Bad Request"}, Token: token[push.ID], State: models.DeliveryFailed, AvailableAt: now, UpdatedAt: now},
 	}); err != nil {
 		t.Fatal(err)
 	}
