@@ -43,6 +43,9 @@ func ValidateLoginServer(s string) (string, error) {
 	if len(s) > 255 {
 		return "", errors.New("Login server must be at most 255 characters")
 	}
+	if strings.ContainsAny(s, "/ \t\r\n@?#") {
+		return "", bad
+	}
 	host, port := s, ""
 	if strings.HasPrefix(s, "[") {
 		end := strings.Index(s, "]")
