@@ -48,8 +48,26 @@ type Webhook struct {
 	CreatedBy  string `gorm:"size:64;not null;default:''"`
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+	// EnabledAt (unix ns) is when the webhook was created or last went from
+	// disabled to enabled. The auto-disable window never reaches back past
+	// it, so a webhook just enabled again gets a whole window to recover.
+	EnabledAt int64 `gorm:"not null;default:0"`
+	// AutoDisabledAt (unix ns) is when the system disabled the webhook
+	// because its deliveries kept failing (see AutoDisableRule); 0 when it
+	// did not. Enabling the webhook clears it and AutoDisabledReason.
+	AutoDisabledAt     int64  `gorm:"not null;default:0"`
+	AutoDisabledReason string `gorm:"not null;default:''"`
 
 	Registry *Registry `gorm:"constraint:OnDelete:CASCADE"`
+}
+
+// AutoDisabled reports whether the system disabled the webhook, and since
+// when.
+func (w *Webhook) AutoDisabled() (time.Time, bool) {
+	if w.AutoDisabledAt == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, w.AutoDisabledAt), true
 }
 
 // Actions returns the trigger actions.

@@ -135,6 +135,7 @@ func (s *Store) CreateWebhook(ctx context.Context, reg *Registry, in WebhookInpu
 		RegistryID: reg.ID, Name: in.Name, ServiceURI: s.cipher.Seal(in.ServiceURI),
 		HeadersSealed: s.sealHeaders(in.Headers), ActionsCSV: strings.Join(in.Actions, ","),
 		Status: in.Status, Scope: in.Scope, Location: in.Location, TagsJSON: encodeTags(in.Tags), CreatedBy: createdBy,
+		EnabledAt: s.now().UnixNano(),
 	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var r Registry
@@ -173,33 +174,60 @@ func (s *Store) CreateWebhook(ctx context.Context, reg *Registry, in WebhookInpu
 // with in, which has passed Validate. The name and location do not change.
 func (s *Store) UpdateWebhook(ctx context.Context, w *Webhook, in WebhookInput) (*Webhook, error) {
 	defer s.hookGen.Add(1)
-	res := s.db.WithContext(ctx).Model(&Webhook{}).Where("id = ?", w.ID).Updates(map[string]any{
-		"service_uri":    s.cipher.Seal(in.ServiceURI),
-		"custom_headers": s.sealHeaders(in.Headers),
-		"actions":        strings.Join(in.Actions, ","),
-		"status":         in.Status,
-		"scope":          in.Scope,
-		"tags":           encodeTags(in.Tags),
-		"updated_at":     s.now(),
+	now := s.now()
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if in.Status == StatusEnabled {
+			if err := enableTx(tx, w.ID, now); err != nil {
+				return err
+			}
+		}
+		res := tx.Model(&Webhook{}).Where("id = ?", w.ID).Updates(map[string]any{
+			"service_uri":    s.cipher.Seal(in.ServiceURI),
+			"custom_headers": s.sealHeaders(in.Headers),
+			"actions":        strings.Join(in.Actions, ","),
+			"status":         in.Status,
+			"scope":          in.Scope,
+			"tags":           encodeTags(in.Tags),
+			"updated_at":     now,
+		})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return nil
 	})
-	if res.Error != nil {
-		return nil, fmt.Errorf("store: update webhook %q: %w", w.Name, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return nil, fmt.Errorf("store: update webhook %q: %w", w.Name, ErrNotFound)
+	if err != nil {
+		return nil, fmt.Errorf("store: update webhook %q: %w", w.Name, err)
 	}
 	return s.GetWebhookByID(ctx, w.ID)
 }
 
-// SetWebhookStatus enables or disables a webhook.
+// SetWebhookStatus enables or disables a webhook. Enabling one that was
+// disabled starts its auto-disable window afresh, clears the marks of an
+// auto-disable and makes its held deliveries due at once (see enableTx);
+// UpdateWebhook does the same when it enables.
 func (s *Store) SetWebhookStatus(ctx context.Context, w *Webhook, status string) error {
 	defer s.hookGen.Add(1)
-	res := s.db.WithContext(ctx).Model(&Webhook{}).Where("id = ?", w.ID).Updates(map[string]any{"status": status, "updated_at": s.now()})
-	if res.Error != nil {
-		return fmt.Errorf("store: set status of webhook %q: %w", w.Name, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("store: set status of webhook %q: %w", w.Name, ErrNotFound)
+	now := s.now()
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if status == StatusEnabled {
+			if err := enableTx(tx, w.ID, now); err != nil {
+				return err
+			}
+		}
+		res := tx.Model(&Webhook{}).Where("id = ?", w.ID).Updates(map[string]any{"status": status, "updated_at": now})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: set status of webhook %q: %w", w.Name, err)
 	}
 	return nil
 }

@@ -59,6 +59,10 @@ type Config struct {
 	RetrySchedule string
 	// Dispatch configures the delivery dispatcher (timeout, attempts, ...).
 	Dispatch dispatch.Config
+	// AutoDisableAfter disables a webhook whose deliveries have all failed
+	// this long, at least 3 of them (see dispatch.AutoDisableConfig). Default
+	// 72h; 0 = never (REGISTRYHOOKS_AUTO_DISABLE_AFTER).
+	AutoDisableAfter time.Duration
 }
 
 // Load fills a Config from args (without the program and subcommand
@@ -106,6 +110,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.IntVar(&c.Dispatch.Workers, "workers", envInt("REGISTRYHOOKS_WORKERS", 32), "concurrent deliveries in all (REGISTRYHOOKS_WORKERS)")
 	fs.IntVar(&c.Dispatch.PerEndpoint, "per-endpoint", envInt("REGISTRYHOOKS_PER_ENDPOINT", 4), "concurrent deliveries to one webhook (REGISTRYHOOKS_PER_ENDPOINT)")
 	fs.DurationVar(&c.Dispatch.Retention, "retention", envDur("REGISTRYHOOKS_RETENTION", 7*24*time.Hour), "how long finished events are kept (REGISTRYHOOKS_RETENTION)")
+	fs.DurationVar(&c.AutoDisableAfter, "auto-disable-after", envDur("REGISTRYHOOKS_AUTO_DISABLE_AFTER", 72*time.Hour), "disable a webhook whose deliveries have all failed this long, at least 3 of them; 0 = never (REGISTRYHOOKS_AUTO_DISABLE_AFTER)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -159,6 +164,9 @@ func (c *Config) validate() error {
 	}
 	if c.Dispatch.Workers < 1 || c.Dispatch.PerEndpoint < 1 {
 		errs = append(errs, errors.New("--workers and --per-endpoint must be at least 1"))
+	}
+	if c.AutoDisableAfter < 0 {
+		errs = append(errs, errors.New("--auto-disable-after must be 0 (never) or positive"))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, errors.New("--log-format must be text or json"))

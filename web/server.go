@@ -33,6 +33,8 @@ type Server struct {
 	store *models.Store
 	disp  *dispatch.Dispatcher
 	echo  *echo.Echo
+	// autoDisable disables webhooks whose deliveries keep failing.
+	autoDisable *dispatch.AutoDisabler
 }
 
 // New opens the database (creating and migrating it), makes sure the admin
@@ -85,7 +87,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	e.HTTPErrorHandler = errorHandler(log)
 	e.Use(requestID(), middleware.Recover(), requestLogger(log), securityHeaders(cfg.TLS()))
 	routes(e, h)
-	return &Server{cfg: cfg, log: log, store: store, disp: disp, echo: e}, nil
+	ad := dispatch.NewAutoDisabler(store, dispatch.AutoDisableConfig{After: cfg.AutoDisableAfter}, log)
+	return &Server{cfg: cfg, log: log, store: store, disp: disp, echo: e, autoDisable: ad}, nil
 }
 
 // Migrate applies the schema migrations of the database at db and closes
@@ -120,6 +123,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := s.disp.Start(ctx); err != nil {
 		_ = ln.Close()
 		return fmt.Errorf("web: start dispatcher: %w", err)
+	}
+	if err := s.autoDisable.Start(ctx); err != nil {
+		_ = ln.Close()
+		_ = s.disp.Stop(ctx)
+		return fmt.Errorf("web: start auto-disable: %w", err)
 	}
 	srv := &http.Server{
 		Handler: s.echo,
@@ -156,6 +164,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errs := []error{}
 	if err := srv.Shutdown(shutCtx); err != nil {
 		errs = append(errs, fmt.Errorf("web: shutdown: %w", err))
+	}
+	if err := s.autoDisable.Stop(shutCtx); err != nil {
+		errs = append(errs, fmt.Errorf("web: stop auto-disable: %w", err))
 	}
 	if err := s.disp.Stop(shutCtx); err != nil {
 		errs = append(errs, fmt.Errorf("web: stop dispatcher: %w", err))
