@@ -153,6 +153,7 @@ func (h *Handler) ARMWebhookCreate(c echo.Context) error {
 			return err
 		}
 		h.audit(c, actor(c), "webhook.update", r.Name+"/"+w.Name, "api put; actions="+strings.Join(in.Actions, ",")+" status="+in.Status)
+		h.kickIfEnabled(in.Status)
 		return c.JSON(http.StatusOK, armWebhook(r, w))
 	case !errors.Is(err, models.ErrNotFound):
 		return err
@@ -234,6 +235,7 @@ func (h *Handler) ARMWebhookUpdate(c echo.Context) error {
 		return err
 	}
 	h.audit(c, actor(c), "webhook.update", r.Name+"/"+w.Name, "api patch; actions="+strings.Join(in.Actions, ",")+" status="+in.Status)
+	h.kickIfEnabled(in.Status)
 	return c.JSON(http.StatusOK, armWebhook(r, w))
 }
 

@@ -40,6 +40,7 @@ func (h *Handler) WebhookUpdate(c echo.Context) error {
 			return h.notFoundOr(c, err, "The webhook "+w.Name)
 		}
 		h.audit(c, actor(c), "webhook.update", reg.Name+"/"+w.Name, "actions="+strings.Join(f.input.Actions, ",")+" status="+f.input.Status)
+		h.kickIfEnabled(f.input.Status)
 		h.setFlash(c, "Webhook "+w.Name+" saved.")
 		return redirect(c, webhookURL(reg, w))
 	}
@@ -61,6 +62,7 @@ func (h *Handler) WebhookStatus(c echo.Context) error {
 		return h.notFoundOr(c, err, "The webhook "+w.Name)
 	}
 	h.audit(c, actor(c), "webhook.status", reg.Name+"/"+w.Name, st)
+	h.kickIfEnabled(st)
 	h.setFlash(c, "Webhook "+w.Name+" is now "+st+".")
 	return redirect(c, webhookURL(reg, w))
 }

@@ -39,7 +39,7 @@ func (h *Handler) WebhookList(c echo.Context) error {
 	for i := range hooks {
 		w := &hooks[i]
 		row := views.WebhookRow{Name: w.Name, URL: webhookURL(reg, w), Status: w.Status, Scope: w.Scope,
-			Actions: strings.Join(w.Actions(), ", "), HTTPStatus: "—", Tone: "none"}
+			Actions: strings.Join(w.Actions(), ", "), HTTPStatus: "—", Tone: "none", AutoDisabled: autoDisabledVM(w)}
 		if d, ok := last[w.ID]; ok {
 			row.HTTPStatus, row.Tone = deliveryStatus(d.State, d.LastStatusCode, d.LastReason, d.LastError)
 		}

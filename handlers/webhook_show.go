@@ -34,7 +34,12 @@ func (h *Handler) WebhookShow(c echo.Context) error {
 		Page: h.page(c, w.Name, "webhooks", reg.Name), Name: w.Name, BaseURL: webhookURL(reg, w),
 		Status: w.Status, Scope: w.Scope, Actions: strings.Join(w.Actions(), ", "), Location: w.Location,
 		ServiceURI: models.MaskURI(w.ServiceURI), Headers: maskedHeaders(w.Headers),
-		CreatedAt: fmtTime(w.CreatedAt), CreatedBy: w.CreatedBy, Events: ev,
+		CreatedAt: fmtTime(w.CreatedAt), CreatedBy: w.CreatedBy, Events: ev, AutoDisabled: autoDisabledVM(w),
+	}
+	if vm.AutoDisabled.Since != "" {
+		if vm.AutoDisabled.Held, err = h.Store.HeldDeliveries(c.Request().Context(), w.ID); err != nil {
+			return err
+		}
 	}
 	return render(c, http.StatusOK, views.Webhook(vm))
 }
@@ -81,7 +86,10 @@ func (h *Handler) eventsVM(c echo.Context, reg *models.Registry, w *models.Webho
 	vm := views.EventsVM{BaseURL: base, Page: page, Total: total, Pages: int((total + eventsPageSize - 1) / eventsPageSize)}
 	for _, r := range rows {
 		text, tone := deliveryStatus(r.State, r.LastStatusCode, r.LastReason, r.LastError)
-		if r.State < models.DeliverySucceeded {
+		if r.State == models.DeliveryPending && r.AvailableAt == models.HeldAvailableAt {
+			// Held while the webhook is auto-disabled: nothing to poll for.
+			text = strings.TrimSuffix(text, " · retrying") + " · held until enabled"
+		} else if r.State < models.DeliverySucceeded {
 			vm.Polling = true
 		}
 		dur := ""

@@ -48,6 +48,8 @@ type WebhookRow struct {
 	HTTPStatus string
 	// Tone colours the HTTP status: ok, error, pending, none.
 	Tone string
+	// AutoDisabled is set when the system disabled the webhook.
+	AutoDisabled AutoDisabledVM
 }
 
 // BladeVM is the Webhooks blade of a registry.
@@ -100,6 +102,8 @@ type WebhookVM struct {
 	CreatedAt  string
 	CreatedBy  string
 	Events     EventsVM
+	// AutoDisabled is set when the system disabled the webhook.
+	AutoDisabled AutoDisabledVM
 }
 
 // EventsVM is the webhook's events table, one page of deliveries.
