@@ -66,6 +66,8 @@ export default async function globalSetup() {
     throw err;
   }
   process.env.RH_BASE_URL = baseURL;
+  // For tests that need a server of their own (other settings).
+  process.env.RH_BIN = bin;
   process.env.RH_SERVER_LOG = logFile;
 
   return async () => {
