@@ -42,10 +42,19 @@ const (
 // placeholders, both the window's start (unix ns): no delivery finished
 // succeeded after it, and at least AutoDisableMinFailures finished failed
 // after it (the EXISTS with OFFSET stops at the third row instead of
-// counting them all). A delivery's finish time is its updated_at.
-var failingSQL = fmt.Sprintf(`NOT EXISTS (SELECT 1 FROM deliveries s WHERE s.webhook_id = %%[1]s.id AND s.state = %d AND s.updated_at > ?)
-  AND EXISTS (SELECT 1 FROM deliveries f WHERE f.webhook_id = %%[1]s.id AND f.state = %d AND f.updated_at > ?
-    ORDER BY f.updated_at LIMIT 1 OFFSET %d)`, DeliverySucceeded, DeliveryFailed, AutoDisableMinFailures-1)
+// counting them all). A delivery's finish time is its updated_at. The
+// "state >= 2" terms repeat the condition of the partial index
+// idx_delivery_webhook_state, so SQLite's planner knows it may use it.
+var failingSQL = fmt.Sprintf(`NOT EXISTS (SELECT 1 FROM deliveries s WHERE s.webhook_id = %%[1]s.id AND s.state >= %[1]d AND s.state = %[1]d AND s.updated_at > ?)
+  AND EXISTS (SELECT 1 FROM deliveries f WHERE f.webhook_id = %%[1]s.id AND f.state >= %[1]d AND f.state = %[2]d AND f.updated_at > ?
+    ORDER BY f.updated_at LIMIT 1 OFFSET %[3]d)`, DeliverySucceeded, DeliveryFailed, AutoDisableMinFailures-1)
+
+// failingWebhooksSQL lists the enabled webhooks that meet the rule:
+// placeholders status, then the window's start three times.
+var failingWebhooksSQL = `SELECT w.id, w.name, r.name AS registry FROM webhooks w
+  JOIN registries r ON r.id = w.registry_id
+  WHERE w.status = ? AND w.enabled_at <= ? AND ` + fmt.Sprintf(failingSQL, "w") + `
+  ORDER BY w.id`
 
 // FailingWebhook is a webhook that meets the auto-disable rule.
 type FailingWebhook struct {
@@ -68,10 +77,7 @@ func (s *Store) FailingWebhooks(ctx context.Context, now time.Time, window time.
 	}
 	cutoff := now.Add(-window).UnixNano()
 	var out []FailingWebhook
-	err := s.db.WithContext(ctx).Raw(`SELECT w.id, w.name, r.name AS registry FROM webhooks w
-		JOIN registries r ON r.id = w.registry_id
-		WHERE w.status = ? AND w.enabled_at <= ? AND `+fmt.Sprintf(failingSQL, "w")+`
-		ORDER BY w.id`, StatusEnabled, cutoff, cutoff, cutoff).Scan(&out).Error
+	err := s.db.WithContext(ctx).Raw(failingWebhooksSQL, StatusEnabled, cutoff, cutoff, cutoff).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("store: failing webhooks: %w", err)
 	}
@@ -125,16 +131,16 @@ func (s *Store) AutoDisableWebhook(ctx context.Context, id uint, now time.Time, 
 			return nil
 		}
 		var failed int64
-		if err := tx.Raw(`SELECT COUNT(*) FROM deliveries WHERE webhook_id = ? AND state = ? AND updated_at > ?`,
-			id, DeliveryFailed, cutoff).Scan(&failed).Error; err != nil {
+		if err := tx.Raw(`SELECT COUNT(*) FROM deliveries WHERE webhook_id = ? AND state >= ? AND state = ? AND updated_at > ?`,
+			id, DeliverySucceeded, DeliveryFailed, cutoff).Scan(&failed).Error; err != nil {
 			return err
 		}
 		var last struct {
 			LastStatusCode int
 			LastReason     string
 		}
-		if err := tx.Raw(`SELECT last_status_code, last_reason FROM deliveries WHERE webhook_id = ? AND state = ?
-			ORDER BY updated_at DESC LIMIT 1`, id, DeliveryFailed).Scan(&last).Error; err != nil {
+		if err := tx.Raw(`SELECT last_status_code, last_reason FROM deliveries WHERE webhook_id = ? AND state >= ? AND state = ?
+			ORDER BY updated_at DESC LIMIT 1`, id, DeliverySucceeded, DeliveryFailed).Scan(&last).Error; err != nil {
 			return err
 		}
 		reason := fmt.Sprintf("No delivery succeeded for %s and %d failed (the last: %s).",
@@ -174,12 +180,20 @@ func (s *Store) AutoDisableWebhook(ctx context.Context, id uint, now time.Time, 
 }
 
 // enableTx runs inside the transaction that sets a webhook's status to
-// enabled: when the webhook was not enabled, its window starts now and the
-// auto-disabled marks go; in any case its held deliveries become due now.
+// enabled: when the webhook was not enabled, its window starts now; when
+// the system had disabled it, the marks go and its held deliveries become
+// due now. Updates of a webhook that stays enabled change nothing here.
 func enableTx(tx *gorm.DB, id uint, now time.Time) error {
+	var auto int64
+	if err := tx.Raw(`SELECT auto_disabled_at FROM webhooks WHERE id = ?`, id).Scan(&auto).Error; err != nil {
+		return err
+	}
 	if err := tx.Exec(`UPDATE webhooks SET enabled_at = ?, auto_disabled_at = 0, auto_disabled_reason = ''
 		WHERE id = ? AND status <> ?`, now.UnixNano(), id, StatusEnabled).Error; err != nil {
 		return err
+	}
+	if auto == 0 {
+		return nil
 	}
 	return tx.Exec(`UPDATE deliveries SET available_at = ? WHERE webhook_id = ? AND state = ? AND available_at = ?`,
 		now.UnixNano(), id, DeliveryPending, HeldAvailableAt).Error

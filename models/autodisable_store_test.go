@@ -288,3 +288,48 @@ func TestAutoDisableMigrationEnabledAtFromCreatedAt(t *testing.T) {
 		t.Error("an existing webhook came out auto-disabled")
 	}
 }
+
+// The rule's query walks idx_delivery_webhook_state on both engines, so
+// its cost does not grow with the deliveries of a webhook. (PostgreSQL is
+// told to avoid sequential scans: on a few test rows it would rightly
+// prefer one.)
+func TestAutoDisableQueryUsesIndex(t *testing.T) {
+	t.Parallel()
+	clk := &adClock{t: time.Now()}
+	for engine, s := range autoDisableStores(t, clk) {
+		var plan []string
+		err := s.db.Transaction(func(tx *gorm.DB) error {
+			prefix := "EXPLAIN QUERY PLAN "
+			if engine == enginePostgres {
+				prefix = "EXPLAIN "
+				if err := tx.Exec("SET LOCAL enable_seqscan = off").Error; err != nil {
+					return err
+				}
+			}
+			rows, err := tx.Raw(prefix+failingWebhooksSQL, StatusEnabled, int64(1), int64(1), int64(1)).Rows()
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			cols, _ := rows.Columns()
+			for rows.Next() {
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					return err
+				}
+				plan = append(plan, fmt.Sprint(vals...))
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", engine, err)
+		}
+		if n := strings.Count(strings.Join(plan, "\n"), "idx_delivery_webhook_state"); n < 2 {
+			t.Errorf("%s: the plan uses idx_delivery_webhook_state %d times, want both subqueries:\n%s", engine, n, strings.Join(plan, "\n"))
+		}
+	}
+}
