@@ -54,7 +54,7 @@ test.beforeAll(async () => {
   base = `http://127.0.0.1:${port}`;
   const log = openSync(path.join(dir, 'server.log'), 'w');
   child = spawn(bin, ['serve', '--db', path.join(dir, 'ad.db'), '--addr', `127.0.0.1:${port}`, '--allow-private-targets',
-    '--max-attempts', '3'], {
+    '--max-attempts', '3', '--retry-schedule', '1s,1s'], {
     cwd: dir,
     env: {
       ...process.env, REGISTRYHOOKS_ADMIN_PASSWORD: PASSWORD, REGISTRYHOOKS_INGEST_TOKEN: INGEST,

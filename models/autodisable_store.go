@@ -110,13 +110,17 @@ type AutoDisabled struct {
 // gone or no longer meets the rule (a person enabled, disabled or fixed it
 // meanwhile, or a delivery succeeded).
 func (s *Store) AutoDisableWebhook(ctx context.Context, id uint, now time.Time, window time.Duration) (AutoDisabled, bool, error) {
-	defer s.hookGen.Add(1)
 	var out AutoDisabled
 	if window <= 0 {
 		return out, false, nil
 	}
 	cutoff := now.Add(-window).UnixNano()
 	var ok bool
+	defer func() {
+		if ok {
+			s.hookGen.Add(1)
+		}
+	}()
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var w struct {
 			ID       uint
