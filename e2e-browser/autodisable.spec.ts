@@ -98,7 +98,7 @@ async function ingestOne(i: number) {
 }
 
 test('auto-disabled: a failing webhook shows the banner and the blade marker; Enable turns it back on and its held deliveries go out', async ({ page }) => {
-  test.setTimeout(90_000);
+  test.setTimeout(150_000);
   const put = await fetch(`${base}${ARM}/webhooks/${HOOK}?api-version=2023-07-01`, {
     method: 'PUT',
     headers: { Authorization: `Bearer ${API}`, 'Content-Type': 'application/json' },
@@ -127,7 +127,7 @@ test('auto-disabled: a failing webhook shows the banner and the blade marker; En
   await expect(async () => {
     await page.goto(hookURL);
     await expect(banner).toBeVisible({ timeout: 500 });
-  }).toPass({ timeout: 45_000, intervals: [500] });
+  }).toPass({ timeout: 90_000, intervals: [500] });
   ingesting = false;
   await feeder;
 
