@@ -77,7 +77,7 @@ func (s *Store) FailingWebhooks(ctx context.Context, now time.Time, window time.
 	}
 	cutoff := now.Add(-window).UnixNano()
 	var out []FailingWebhook
-	err := s.db.WithContext(ctx).Raw(failingWebhooksSQL, StatusEnabled, cutoff, cutoff, cutoff).Scan(&out).Error
+	err := s.rdb.WithContext(ctx).Raw(failingWebhooksSQL, StatusEnabled, cutoff, cutoff, cutoff).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("store: failing webhooks: %w", err)
 	}
@@ -207,7 +207,7 @@ func enableTx(tx *gorm.DB, id uint, now time.Time) error {
 // auto-disabled.
 func (s *Store) HeldDeliveries(ctx context.Context, webhookID uint) (int64, error) {
 	var n int64
-	if err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM deliveries WHERE webhook_id = ? AND state = ? AND available_at = ?`,
+	if err := s.rdb.WithContext(ctx).Raw(`SELECT COUNT(*) FROM deliveries WHERE webhook_id = ? AND state = ? AND available_at = ?`,
 		webhookID, DeliveryPending, HeldAvailableAt).Scan(&n).Error; err != nil {
 		return 0, fmt.Errorf("store: held deliveries of webhook %d: %w", webhookID, err)
 	}
