@@ -146,6 +146,13 @@ test('auto-disabled: a failing webhook shows the banner and the blade marker; En
   await expect(row).toContainText('since');
   await expect(row).toContainText('No delivery succeeded');
 
+  // The audit trail has it, by system.
+  await page.goto(`${base}/audit`);
+  const entry = page.getByRole('row').filter({ hasText: 'webhook.auto_disable' });
+  await expect(entry).toHaveCount(1);
+  await expect(entry).toContainText('system');
+  await expect(entry).toContainText(`myregistry/${HOOK}`);
+
   // The receiver is fixed; one click on Enable turns the webhook back on.
   status = 200;
   await page.goto(hookURL);
