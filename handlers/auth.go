@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -179,13 +182,35 @@ func clientIP(c echo.Context) string {
 	return host
 }
 
-// safeNext keeps post-login redirects on this site.
+// safeNext keeps post-login redirects on this site: it returns next when
+// it is a path on this origin and "/" otherwise. Browsers read a Location
+// more loosely than url.Parse (they drop tabs and newlines, take a backslash
+// for "/", and some decode %2F and %5C), so next is refused when it has a
+// scheme, a host or user info, a control or other unprintable character, or begins with "//" or
+// "/" and a backslash, before or after percent-decoding.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if next == "" || len(next) > 2048 || !strings.HasPrefix(next, "/") {
 		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return "/"
+	}
+	decoded, err := url.PathUnescape(next)
+	if err != nil {
+		return "/"
+	}
+	for _, s := range []string{next, decoded} {
+		if strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/\\") || !utf8.ValidString(s) || strings.ContainsFunc(s, notPrintable) {
+			return "/"
+		}
 	}
 	return next
 }
+
+// notPrintable is true for control characters and Unicode separators and
+// formats (U+2028, bidi overrides) that have no place in a path.
+func notPrintable(r rune) bool { return !unicode.IsPrint(r) }
 
 func (h *Handler) loginCSRF(c echo.Context) string {
 	if ck, err := c.Cookie(loginCSRFCookie); err == nil && len(ck.Value) >= 16 {

@@ -939,7 +939,7 @@ func TestWebhookCreateRefusesPrivateTargets(t *testing.T) {
 		t.Fatalf("%d webhooks saved, want none", n)
 	}
 	// A public address passes the check (nothing is dialled here).
-	r := c.post("/registries/myregistry/webhooks", url.Values{"name": {"publichook"}, "service_uri": {"http://203.0.113.7/hook"}, "actions": {"push"}}, true)
+	r := c.post("/registries/myregistry/webhooks", url.Values{"name": {"publichook"}, "service_uri": {"http://93.184.216.34/hook"}, "actions": {"push"}}, true)
 	wantCode(t, r, http.StatusSeeOther)
 }
 
@@ -967,7 +967,7 @@ func TestAPIRefusesPrivateTargets(t *testing.T) {
 	if n := b.countWebhooks(b.reg); n != 0 {
 		t.Fatalf("%d webhooks saved", n)
 	}
-	if code, body := put("http://203.0.113.9/hook"); code != http.StatusOK {
+	if code, body := put("http://93.184.216.34/hook"); code != http.StatusOK {
 		t.Fatalf("public target: %d %s", code, body)
 	}
 }
