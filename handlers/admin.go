@@ -24,7 +24,7 @@ func (h *Handler) renderTokens(c echo.Context, status int, vm views.TokensVM) er
 		return err
 	}
 	vm.Page = h.page(c, "API tokens", "tokens", "")
-	vm.APIBase = c.Scheme() + "://" + c.Request().Host
+	vm.APIBase = h.baseURL(c)
 	for _, t := range toks {
 		row := views.TokenRow{ID: t.ID, Name: t.Name, Prefix: t.Prefix, Role: t.Role, CreatedBy: t.CreatedBy,
 			CreatedAt: fmtTime(t.CreatedAt), LastUsed: "never", Revoked: t.RevokedAt != nil,

@@ -53,6 +53,7 @@ const (
 	ARMCodeUnsupportedMedia    = "UnsupportedMediaType"
 	ARMCodeTooLarge            = "RequestEntityTooLarge"
 	ARMCodeMethodNotAllowed    = "MethodNotAllowed"
+	ARMCodeTooManyRequests     = "TooManyRequests"
 	ARMCodeInternal            = "InternalServerError"
 )
 
@@ -155,7 +156,9 @@ func armFromHTTPError(c echo.Context, he *echo.HTTPError) *ARMError {
 // the bootstrap token (Deps.APIToken, compared in constant time) or a live
 // token created in the portal. A Reader token may only read (GET, and POST
 // listEvents); a token with another role may do everything. Failures are
-// 401 with a WWW-Authenticate challenge, as ARM answers.
+// 401 with a WWW-Authenticate challenge, as ARM answers. An address that
+// sent tokenFailBurst wrong tokens gets 429 with Retry-After, whatever it
+// sends, until its bucket refills (one guess per tokenFailEvery).
 func (h *Handler) ARMAuth() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -168,6 +171,11 @@ func (h *Handler) ARMAuth() echo.MiddlewareFunc {
 			if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 				return armErr(http.StatusUnauthorized, ARMCodeAuthFailed, "Authentication failed. The 'Authorization' header is not of the form 'Bearer <token>'.")
 			}
+			addr := clientIP(c)
+			if wait := h.tokenFails.wait(addr); wait > 0 {
+				retryAfter(c, wait)
+				return armErr(http.StatusTooManyRequests, ARMCodeTooManyRequests, "%s", tooManyTokenFailures(wait))
+			}
 			name, role := "", ""
 			if h.APIToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(h.APIToken)) == 1 {
 				name, role = armBootstrapName, models.RoleAdmin
@@ -177,6 +185,7 @@ func (h *Handler) ARMAuth() echo.MiddlewareFunc {
 				return fmt.Errorf("arm: authenticate: %w", err)
 			}
 			if name == "" {
+				h.tokenFails.take(addr)
 				return armErr(http.StatusUnauthorized, ARMCodeInvalidToken, "The access token is invalid or has been revoked.")
 			}
 			if need := armRoleNeeded(c); models.RoleRank(role) < models.RoleRank(need) {
@@ -361,7 +370,7 @@ func armPage(c echo.Context) (top int, skip string, err error) {
 // armNextLink is the absolute URL of the next page: the same path with the
 // api-version, $top (when the client gave one) and the skip token, so a GET
 // on it verbatim (as the SDK pagers do) continues the listing.
-func armNextLink(c echo.Context, position string) string {
+func (h *Handler) armNextLink(c echo.Context, position string) string {
 	q := url.Values{}
 	q.Set("api-version", c.QueryParam("api-version"))
 	if t := c.QueryParam("$top"); t != "" {
@@ -369,7 +378,7 @@ func armNextLink(c echo.Context, position string) string {
 	}
 	q.Set("$skipToken", base64.RawURLEncoding.EncodeToString([]byte(position)))
 	r := c.Request()
-	return c.Scheme() + "://" + r.Host + r.URL.EscapedPath() + "?" + q.Encode()
+	return h.baseURL(c) + r.URL.EscapedPath() + "?" + q.Encode()
 }
 
 // armLocationEqual compares ARM locations the way ARM does: "West US" and

@@ -78,7 +78,7 @@ func (h *Handler) ARMWebhookListEvents(c echo.Context) error {
 	for i := range rows {
 		if i == top {
 			last := rows[top-1]
-			out.NextLink = armNextLink(c, fmt.Sprintf("%d.%d", last.StartedAt, last.ID))
+			out.NextLink = h.armNextLink(c, fmt.Sprintf("%d.%d", last.StartedAt, last.ID))
 			break
 		}
 		out.Value = append(out.Value, acr.Record(rows[i], w.Headers))

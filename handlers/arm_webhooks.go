@@ -80,7 +80,7 @@ func (h *Handler) ARMWebhookList(c echo.Context) error {
 	out := armWebhookList{Value: []armWebhookJSON{}}
 	for i := range ws {
 		if i == top {
-			out.NextLink = armNextLink(c, ws[top-1].Name)
+			out.NextLink = h.armNextLink(c, ws[top-1].Name)
 			break
 		}
 		out.Value = append(out.Value, armWebhook(r, &ws[i]))

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -110,71 +108,14 @@ func (h *Handler) CSRF() echo.MiddlewareFunc {
 	}
 }
 
-// throttle limits failed sign-ins per username and per client address.
-type throttle struct {
-	mu    sync.Mutex
-	fails map[string]*failCount
-	now   func() time.Time
-}
-
-type failCount struct {
-	n     int
-	first time.Time
-	until time.Time
-}
-
-const (
-	throttleWindow  = 15 * time.Minute
-	throttleMaxUser = 5
-	throttleMaxIP   = 20
-	throttleLock    = 5 * time.Minute
-)
-
-func newThrottle() *throttle { return &throttle{fails: map[string]*failCount{}, now: time.Now} }
-
-// blocked returns how long the keys are still locked out.
-func (t *throttle) blocked(keys ...string) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	var wait time.Duration
-	for _, k := range keys {
-		if f, ok := t.fails[k]; ok && f.until.After(now) && f.until.Sub(now) > wait {
-			wait = f.until.Sub(now)
-		}
-	}
-	return wait
-}
-
-func (t *throttle) fail(key string, max int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	f, ok := t.fails[key]
-	if !ok || now.Sub(f.first) > throttleWindow {
-		f = &failCount{first: now}
-		t.fails[key] = f
-	}
-	f.n++
-	if f.n >= max {
-		f.until = now.Add(throttleLock)
-	}
-	if len(t.fails) > 10000 { // bound memory under a spray of names
-		for k, v := range t.fails {
-			if now.Sub(v.first) > throttleWindow && v.until.Before(now) {
-				delete(t.fails, k)
-			}
-		}
-	}
-}
-
-func (t *throttle) reset(key string) {
-	t.mu.Lock()
-	delete(t.fails, key)
-	t.mu.Unlock()
-}
-
+// clientIP is the client's address: the peer's, or, when the server was
+// told which proxies to trust (echo's IPExtractor, set by the web package),
+// what they forwarded. Without an extractor, echo's RealIP would believe an
+// X-Forwarded-For from anyone, so it is not asked.
 func clientIP(c echo.Context) string {
+	if c.Echo().IPExtractor != nil {
+		return c.RealIP()
+	}
 	host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
 	if err != nil {
 		return c.Request().RemoteAddr
@@ -244,8 +185,9 @@ func (h *Handler) Login(c echo.Context) error {
 	if err != nil || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.FormValue("_csrf"))) != 1 {
 		return fail(http.StatusForbidden, "The sign-in form expired. Please try again.")
 	}
-	userKey, ipKey := "u:"+strings.ToLower(username), "ip:"+clientIP(c)
-	if wait := h.throttle.blocked(userKey, ipKey); wait > 0 {
+	name, addr := strings.ToLower(username), clientIP(c)
+	if wait := h.SignInThrottle.Wait(name, addr); wait > 0 {
+		retryAfter(c, wait)
 		return fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Try again in %d minute(s).", int(wait.Minutes())+1))
 	}
 	if username == "" || password == "" {
@@ -253,15 +195,14 @@ func (h *Handler) Login(c echo.Context) error {
 	}
 	u, err := h.Store.Authenticate(c.Request().Context(), username, password)
 	if errors.Is(err, models.ErrBadCredentials) {
-		h.throttle.fail(userKey, throttleMaxUser)
-		h.throttle.fail(ipKey, throttleMaxIP)
-		h.Log.Warn("sign-in failed", "username", username, "remote_addr", clientIP(c))
+		h.SignInThrottle.Failed(name, addr)
+		h.Log.Warn("sign-in failed", "username", username, "remote_addr", addr)
 		return fail(http.StatusUnauthorized, "Invalid username or password.")
 	}
 	if err != nil {
 		return err
 	}
-	h.throttle.reset(userKey)
+	h.SignInThrottle.Succeeded(name, addr)
 	tok, _, err := h.Store.CreateSession(c.Request().Context(), u, h.SessionTTL)
 	if err != nil {
 		return err

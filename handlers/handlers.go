@@ -5,7 +5,10 @@ package handlers
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/registryhooks/registryhooks/models"
 )
@@ -38,12 +41,23 @@ type Deps struct {
 	CheckTarget func(ctx context.Context, uri string) error
 	// SessionTTL is how long a sign-in lasts. Default 12h.
 	SessionTTL time.Duration
+	// SignInThrottle limits password guessing. Default: a
+	// MemorySignInThrottle, which each process keeps for itself.
+	SignInThrottle SignInThrottle
+	// PublicURL, when set, is the scheme and host (no trailing slash) of
+	// every link the server builds; otherwise links use the request's Host.
+	PublicURL string
+	// TrustedProxies are the peers whose X-Forwarded-Proto is believed.
+	// Empty: nobody's.
+	TrustedProxies []netip.Prefix
 }
 
 // Handler carries Deps to every handler method.
 type Handler struct {
 	Deps
-	throttle *throttle
+	// tokenFails counts bearer-token failures (API, ingest) per client
+	// address.
+	tokenFails *limiterSet
 }
 
 // New returns a Handler; zero-valued limits get their defaults.
@@ -57,5 +71,8 @@ func New(d Deps) *Handler {
 	if d.SessionTTL <= 0 {
 		d.SessionTTL = 12 * time.Hour
 	}
-	return &Handler{Deps: d, throttle: newThrottle()}
+	if d.SignInThrottle == nil {
+		d.SignInThrottle = NewMemorySignInThrottle(nil)
+	}
+	return &Handler{Deps: d, tokenFails: newLimiterSet(rate.Every(tokenFailEvery), tokenFailBurst, nil)}
 }

@@ -26,6 +26,7 @@ const (
 	IngestCodeRegistryNotFound     = "RegistryNotFound"
 	IngestCodePayloadTooLarge      = "PayloadTooLarge"
 	IngestCodeUnsupportedMediaType = "UnsupportedMediaType"
+	IngestCodeTooManyRequests      = "TooManyRequests"
 )
 
 // The media types a Distribution registry sends its notification envelopes
@@ -65,13 +66,19 @@ func ingestError(c echo.Context, status int, code, format string, a ...any) erro
 // token or the server-wide one (both compared in constant time). It writes
 // the error answer itself and returns nil when the request must stop: 401
 // without or with a wrong token, 404 for an unknown registry (only to a
-// caller holding the server-wide token; anyone else learns nothing).
+// caller holding the server-wide token; anyone else learns nothing), 429
+// with Retry-After for an address that sent too many wrong tokens.
 func (h *Handler) ingestRegistry(c echo.Context) (*models.Registry, error) {
 	auth := c.Request().Header.Get(echo.HeaderAuthorization)
 	scheme, token, ok := strings.Cut(auth, " ")
 	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return nil, ingestError(c, http.StatusUnauthorized, IngestCodeUnauthorized, "An 'Authorization: Bearer <ingest token>' header is required. The registry's ingest token is shown in the portal.")
+	}
+	addr := clientIP(c)
+	if wait := h.tokenFails.wait(addr); wait > 0 {
+		retryAfter(c, wait)
+		return nil, ingestError(c, http.StatusTooManyRequests, IngestCodeTooManyRequests, "%s", tooManyTokenFailures(wait))
 	}
 	global := h.IngestToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(h.IngestToken)) == 1
 	name := c.Param("registry")
@@ -80,6 +87,7 @@ func (h *Handler) ingestRegistry(c echo.Context) (*models.Registry, error) {
 		if global {
 			return nil, ingestError(c, http.StatusNotFound, IngestCodeRegistryNotFound, "The registry '%s' does not exist.", name)
 		}
+		h.tokenFails.take(addr)
 		return nil, ingestError(c, http.StatusUnauthorized, IngestCodeUnauthorized, "The ingest token is not valid for registry '%s'.", name)
 	}
 	if err != nil {
@@ -113,6 +121,7 @@ func (h *Handler) ingestByAPIToken(c echo.Context, reg *models.Registry, token s
 		return false, ingestError(c, http.StatusForbidden, IngestCodeForbidden,
 			"The API token '%s' has the %s role; posting events needs Contributor or Admin.", t.Name, t.Role)
 	case errors.Is(err, models.ErrNotFound) || errors.Is(err, models.ErrTokenRevoked):
+		h.tokenFails.take(clientIP(c))
 		return false, ingestError(c, http.StatusUnauthorized, IngestCodeUnauthorized, "The ingest token is not valid for registry '%s'.", reg.Name)
 	}
 	return false, fmt.Errorf("ingest: authenticate api token: %w", err)

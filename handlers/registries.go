@@ -48,8 +48,8 @@ func (h *Handler) renderRegistries(c echo.Context, status int, form views.Regist
 		if r.Name == current || vm.Ingest == nil {
 			vm.Page.Registry = r.Name
 			vm.Ingest = &views.IngestVM{Registry: r.Name, Token: models.Mask,
-				DistributionURL: c.Scheme() + "://" + c.Request().Host + "/ingest/distribution/" + r.Name,
-				EventsURL:       c.Scheme() + "://" + c.Request().Host + "/ingest/events/" + r.Name,
+				DistributionURL: h.baseURL(c) + "/ingest/distribution/" + r.Name,
+				EventsURL:       h.baseURL(c) + "/ingest/events/" + r.Name,
 				RotateURL:       "/registries/" + r.Name + "/ingest-token",
 				LoginServer:     r.LoginServer, LoginServerURL: "/registries/" + r.Name + "/login-server"}
 			if ls != nil && strings.EqualFold(ls.registry, r.Name) {

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +65,14 @@ type Config struct {
 	// this long, at least 3 of them (see dispatch.AutoDisableConfig). Default
 	// 72h; 0 = never (REGISTRYHOOKS_AUTO_DISABLE_AFTER).
 	AutoDisableAfter time.Duration
+	// TrustedProxies are the peers whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed (CIDRs or addresses, comma-separated).
+	// Default none: the client is the peer (REGISTRYHOOKS_TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
+	// PublicURL is the scheme and host (optionally a path prefix) links are
+	// built on (nextLink, ingest URLs). Default: from the request
+	// (REGISTRYHOOKS_PUBLIC_URL).
+	PublicURL string
 }
 
 // Load fills a Config from args (without the program and subcommand
@@ -111,6 +121,8 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.IntVar(&c.Dispatch.PerEndpoint, "per-endpoint", envInt("REGISTRYHOOKS_PER_ENDPOINT", 4), "concurrent deliveries to one webhook (REGISTRYHOOKS_PER_ENDPOINT)")
 	fs.DurationVar(&c.Dispatch.Retention, "retention", envDur("REGISTRYHOOKS_RETENTION", 7*24*time.Hour), "how long finished events are kept (REGISTRYHOOKS_RETENTION)")
 	fs.DurationVar(&c.AutoDisableAfter, "auto-disable-after", envDur("REGISTRYHOOKS_AUTO_DISABLE_AFTER", 72*time.Hour), "disable a webhook whose deliveries have all failed this long, at least 3 of them; 0 = never (REGISTRYHOOKS_AUTO_DISABLE_AFTER)")
+	trusted := fs.String("trusted-proxies", env("REGISTRYHOOKS_TRUSTED_PROXIES", ""), "proxies whose X-Forwarded-For/-Proto are believed, CIDRs comma-separated (REGISTRYHOOKS_TRUSTED_PROXIES)")
+	fs.StringVar(&c.PublicURL, "public-url", env("REGISTRYHOOKS_PUBLIC_URL", ""), "public URL used in links the server builds; default: from the request (REGISTRYHOOKS_PUBLIC_URL)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -123,7 +135,79 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	c.SecretKey = getenv("REGISTRYHOOKS_SECRET_KEY")
 	c.MaxIngestBody = 1 << 20
 	c.Dispatch.AllowPrivateTargets = c.AllowPrivateTargets
+	if err := checkTokenLengths(getenv); err != nil {
+		return c, err
+	}
+	var err error
+	if c.TrustedProxies, err = parsePrefixes(*trusted); err != nil {
+		return c, fmt.Errorf("config: --trusted-proxies: %w", err)
+	}
+	if c.PublicURL, err = parsePublicURL(c.PublicURL); err != nil {
+		return c, fmt.Errorf("config: --public-url: %w", err)
+	}
 	return c, c.validate()
+}
+
+// parsePrefixes reads comma-separated CIDRs; a bare address is its own
+// /32 or /128.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a CIDR or an IP address", f)
+			}
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR (like 10.0.0.0/8)", f)
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// parsePublicURL accepts an absolute http or https URL with a host and no
+// query, fragment or user info, and returns it without a trailing slash.
+func parsePublicURL(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%q must be an absolute http or https URL like https://hooks.example.com", s)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// MinTokenLength is the shortest bearer token the server accepts from the
+// environment: failures are throttled per address, but a short token is
+// still guessable from many addresses.
+const MinTokenLength = 16
+
+// checkTokenLengths refuses tokens from the environment that are set but
+// too short, naming each, so the server never starts with a weak one.
+func checkTokenLengths(getenv func(string) string) error {
+	var errs []error
+	for _, name := range []string{"REGISTRYHOOKS_API_TOKEN", "REGISTRYHOOKS_INGEST_TOKEN", "REGISTRYHOOKS_METRICS_TOKEN"} {
+		if v := getenv(name); v != "" && len(v) < MinTokenLength {
+			errs = append(errs, fmt.Errorf("%s is %d characters long; use at least %d (for example: openssl rand -hex 24)", name, len(v), MinTokenLength))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
 }
 
 func (c *Config) validate() error {

@@ -1,12 +1,21 @@
 package web_test
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/registryhooks/registryhooks/web"
 )
 
 // Tests of issue 12 (hardening): each fails on the code before it.
@@ -119,7 +128,11 @@ func (b testBundle) armDo(method, sub, body, token string, header map[string]str
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	for k, v := range header {
-		req.Header.Set(k, v)
+		if k == "Host" {
+			req.Host = v
+		} else {
+			req.Header.Set(k, v)
+		}
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -128,4 +141,298 @@ func (b testBundle) armDo(method, sub, body, token string, header map[string]str
 	defer res.Body.Close()
 	out, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(out)
+}
+
+// setupLogged is setupWith plus the server's log, and extra environment.
+func setupLogged(t *testing.T, extraEnv map[string]string, flags ...string) (testBundle, *syncBuffer) {
+	t.Helper()
+	dir := t.TempDir()
+	env := map[string]string{"REGISTRYHOOKS_ADMIN_PASSWORD": adminPassword, "REGISTRYHOOKS_API_TOKEN": apiToken}
+	for k, v := range extraEnv {
+		env[k] = v
+	}
+	cfg, err := web.Load(append([]string{"--db", filepath.Join(dir, "portal.db")}, flags...),
+		func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	srv, err := web.New(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		_ = srv.Store().Close()
+	})
+	reg, err := srv.Store().GetRegistry(context.Background(), "myregistry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testBundle{t: t, url: ts.URL, store: srv.Store(), ctx: context.Background(), reg: reg}, logs
+}
+
+// loginFrom signs in with a fresh client whose requests say (to a server
+// that trusts loopback as a proxy) that they come from addr.
+func (b testBundle) loginFrom(addr, user, password string) resp {
+	b.t.Helper()
+	c := b.client()
+	r := c.get("/login")
+	m := csrfInput.FindStringSubmatch(r.body)
+	if m == nil {
+		b.t.Fatalf("no _csrf on the sign-in page (%d)", r.code)
+	}
+	form := url.Values{"username": {user}, "password": {password}, "_csrf": {html.UnescapeString(m[1])}}
+	return c.do(http.MethodPost, "/login", form, map[string]string{"X-Forwarded-For": addr})
+}
+
+// Wrong bearer tokens are throttled per client address, on the API and on
+// ingest alike: after a burst, 429 with Retry-After, even for a right token
+// from that address; other addresses are not affected.
+func TestBearerTokenFailuresThrottled(t *testing.T) {
+	t.Parallel()
+	b, _ := setupLogged(t, map[string]string{"REGISTRYHOOKS_INGEST_TOKEN": "ingest-token-0123456789abcdef"}, "--trusted-proxies", "127.0.0.1/32")
+	hdr := func(addr string) map[string]string { return map[string]string{"X-Forwarded-For": addr} }
+	var got401, got429 int
+	for i := range 40 {
+		code, body := b.armDo(http.MethodGet, "/webhooks", "", fmt.Sprintf("wrong-token-%04d-xxxxxxxx", i), hdr("198.51.100.7"))
+		switch code {
+		case http.StatusUnauthorized:
+			got401++
+		case http.StatusTooManyRequests:
+			got429++
+			if !strings.Contains(body, `"code":"TooManyRequests"`) {
+				t.Fatalf("429 body %s", body)
+			}
+		default:
+			t.Fatalf("wrong token %d: %d %s", i, code, body)
+		}
+	}
+	if got401 == 0 || got401 > 25 || got429 < 15 {
+		t.Fatalf("40 wrong tokens: %d got 401, %d got 429; want at most 25 guesses checked", got401, got429)
+	}
+	// Retry-After is given, and a right token from that address waits too.
+	req, _ := http.NewRequest(http.MethodGet, b.url+"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/registryhooks/providers/Microsoft.ContainerRegistry/registries/myregistry/webhooks?api-version=2025-11-01", nil)
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	req.Header.Set("X-Forwarded-For", "198.51.100.7")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("right token from a throttled address: %d, want 429", res.StatusCode)
+	}
+	if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err != nil || s < 1 || s > 60 {
+		t.Fatalf("Retry-After %q", res.Header.Get("Retry-After"))
+	}
+	// Ingest shares the count: the same address is throttled there.
+	ingest := func(addr, token string) int {
+		req, _ := http.NewRequest(http.MethodPost, b.url+"/ingest/events/myregistry", strings.NewReader(`{"action":"push","target":{"repository":"team/app","tag":"v1"}}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", addr)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := ingest("198.51.100.7", "ingest-token-0123456789abcdef"); code != http.StatusTooManyRequests {
+		t.Fatalf("ingest from the throttled address: %d", code)
+	}
+	// Another address: its own budget, on ingest as well.
+	if code, body := b.armDo(http.MethodGet, "/webhooks", "", apiToken, hdr("198.51.100.8")); code != http.StatusOK {
+		t.Fatalf("right token from another address: %d %s", code, body)
+	}
+	got401, got429 = 0, 0
+	for i := range 40 {
+		switch ingest("198.51.100.9", fmt.Sprintf("wrong-ingest-%04d-xxxxxxx", i)) {
+		case http.StatusUnauthorized:
+			got401++
+		case http.StatusTooManyRequests:
+			got429++
+		}
+	}
+	if got401 == 0 || got401 > 25 || got429 < 15 {
+		t.Fatalf("ingest, 40 wrong tokens: %d got 401, %d got 429", got401, got429)
+	}
+	if code := ingest("198.51.100.10", "ingest-token-0123456789abcdef"); code != http.StatusAccepted {
+		t.Fatalf("ingest with the right token from a fresh address: %d", code)
+	}
+}
+
+// A token from the environment shorter than 16 characters stops the start,
+// with a message naming the variable.
+func TestShortEnvironmentTokensRefused(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"REGISTRYHOOKS_API_TOKEN", "REGISTRYHOOKS_INGEST_TOKEN", "REGISTRYHOOKS_METRICS_TOKEN"} {
+		env := map[string]string{name: "short-token-15ch"[:15]}
+		_, err := web.Load([]string{"--db", filepath.Join(t.TempDir(), "x.db")}, func(k string) string { return env[k] }, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "at least 16") {
+			t.Errorf("%s of 15 characters: %v", name, err)
+		}
+		env[name] = "long-enough-token-16"[:16]
+		if _, err := web.Load([]string{"--db", filepath.Join(t.TempDir(), "x.db")}, func(k string) string { return env[k] }, io.Discard); err != nil {
+			t.Errorf("%s of 16 characters: %v", name, err)
+		}
+	}
+}
+
+// Forwarded headers are believed only from --trusted-proxies: the client
+// address (logs, throttles) and the scheme of built links. --public-url
+// wins over the request's Host.
+func TestForwardedHeadersOnlyFromTrustedProxies(t *testing.T) {
+	t.Parallel()
+	nextLinkOf := func(b testBundle, header map[string]string) string {
+		for i := range 21 { // one more than a page
+			in := `{"location":"local","properties":{"serviceUri":"http://127.0.0.1:9/h","actions":["push"]}}`
+			if code, body := b.armDo(http.MethodPut, fmt.Sprintf("/webhooks/hook%02d", i), in, apiToken, nil); code != http.StatusOK {
+				t.Fatalf("create: %d %s", code, body)
+			}
+		}
+		code, body := b.armDo(http.MethodGet, "/webhooks", "", apiToken, header)
+		if code != http.StatusOK {
+			t.Fatalf("list: %d %s", code, body)
+		}
+		var out struct {
+			NextLink string `json:"nextLink"`
+		}
+		if err := json.Unmarshal([]byte(body), &out); err != nil || out.NextLink == "" {
+			t.Fatalf("no nextLink: %v %s", err, body)
+		}
+		return out.NextLink
+	}
+	forged := map[string]string{"X-Forwarded-For": "198.51.100.23", "X-Forwarded-Proto": "https", "X-Real-Ip": "198.51.100.24"}
+
+	t.Run("untrusted peer", func(t *testing.T) {
+		t.Parallel()
+		b, logs := setupLogged(t, nil, "--allow-private-targets")
+		link := nextLinkOf(b, forged)
+		if !strings.HasPrefix(link, b.url+"/subscriptions/") {
+			t.Fatalf("nextLink %q: want it built on %s (X-Forwarded-Proto ignored)", link, b.url)
+		}
+		if strings.Contains(logs.String(), "198.51.100.2") || !strings.Contains(logs.String(), "remote_addr=127.0.0.1") {
+			t.Fatalf("log took the forged address:\n%s", lastLines(logs.String(), 3))
+		}
+		// Failures from "many addresses" are all one peer: locked after 5.
+		for i := range 5 {
+			if r := b.loginFrom(fmt.Sprintf("198.51.100.%d", 100+i), "admin", "wrong"); r.code != http.StatusUnauthorized {
+				t.Fatalf("failure %d: %d", i, r.code)
+			}
+		}
+		if r := b.loginFrom("198.51.100.200", "admin", adminPassword); r.code != http.StatusTooManyRequests {
+			t.Fatalf("forged fresh address after 5 failures: %d, want 429", r.code)
+		}
+	})
+
+	t.Run("trusted proxy", func(t *testing.T) {
+		t.Parallel()
+		b, logs := setupLogged(t, nil, "--allow-private-targets", "--trusted-proxies", "10.0.0.0/8, 127.0.0.1/32")
+		link := nextLinkOf(b, forged)
+		want := "https://" + strings.TrimPrefix(b.url, "http://") + "/subscriptions/"
+		if !strings.HasPrefix(link, want) {
+			t.Fatalf("nextLink %q: want it to start with %s", link, want)
+		}
+		if !strings.Contains(logs.String(), "remote_addr=198.51.100.23") {
+			t.Fatalf("log does not name the forwarded client:\n%s", lastLines(logs.String(), 3))
+		}
+		// A spoofed hop before the real client is not believed: the
+		// nearest untrusted address counts.
+		code, _ := b.armDo(http.MethodGet, "/webhooks", "", apiToken, map[string]string{"X-Forwarded-For": "203.0.113.66, 198.51.100.44"})
+		if code != http.StatusOK || !strings.Contains(logs.String(), "remote_addr=198.51.100.44") {
+			t.Fatalf("nearest untrusted hop not logged (%d):\n%s", code, lastLines(logs.String(), 2))
+		}
+		for i := range 5 {
+			if r := b.loginFrom("198.51.100.100", "admin", "wrong"); r.code != http.StatusUnauthorized {
+				t.Fatalf("failure %d: %d", i, r.code)
+			}
+		}
+		if r := b.loginFrom("198.51.100.100", "admin", adminPassword); r.code != http.StatusTooManyRequests {
+			t.Fatalf("the failing client: %d, want 429", r.code)
+		}
+		if r := b.loginFrom("198.51.100.101", "admin", adminPassword); r.code != http.StatusSeeOther {
+			t.Fatalf("another client behind the proxy: %d, want 303", r.code)
+		}
+	})
+
+	t.Run("public URL", func(t *testing.T) {
+		t.Parallel()
+		b, _ := setupLogged(t, nil, "--allow-private-targets", "--public-url", "https://hooks.example.com/")
+		link := nextLinkOf(b, map[string]string{"Host": "evil.example", "X-Forwarded-Proto": "http"})
+		if !strings.HasPrefix(link, "https://hooks.example.com/subscriptions/") {
+			t.Fatalf("nextLink %q, want it on the public URL", link)
+		}
+		c := b.admin()
+		req, _ := http.NewRequest(http.MethodGet, b.url+"/registries", nil)
+		req.Host = "evil.example"
+		base, _ := url.Parse(b.url)
+		for _, ck := range c.http.Jar.Cookies(base) { // the jar looks cookies up by req.Host
+			req.AddCookie(ck)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(page), "https://hooks.example.com/ingest/distribution/myregistry") {
+			t.Fatalf("registries page (%d %s) lacks the public ingest URL", res.StatusCode, res.Header.Get("Location"))
+		}
+		if strings.Contains(string(page), "evil.example") {
+			t.Fatal("a page built a link on the request's Host")
+		}
+	})
+
+	t.Run("bad values", func(t *testing.T) {
+		t.Parallel()
+		for _, flags := range [][]string{{"--trusted-proxies", "10.0.0.0/33"}, {"--trusted-proxies", "proxy.example"}, {"--public-url", "hooks.example.com"}, {"--public-url", "ftp://x/"}} {
+			_, err := web.Load(append([]string{"--db", "x.db"}, flags...), func(string) string { return "" }, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), flags[0]) {
+				t.Errorf("%v: %v", flags, err)
+			}
+		}
+	})
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Sign-in lockout: the pair (name, address) locks after 5 failures; another
+// address with the right password still gets in. The name alone locks only
+// after failures from many addresses, and then only for addresses that
+// failed for it: one that never did still gets in.
+func TestSignInLockoutByNameAndAddress(t *testing.T) {
+	t.Parallel()
+	b, _ := setupLogged(t, nil, "--trusted-proxies", "127.0.0.1/32")
+	for i := range 5 {
+		if r := b.loginFrom("198.51.100.1", "admin", "wrong"); r.code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i+1, r.code)
+		}
+	}
+	r := b.loginFrom("198.51.100.1", "admin", adminPassword)
+	wantCode(t, r, http.StatusTooManyRequests)
+	if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s < 1 {
+		t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
+	}
+	wantCode(t, b.loginFrom("198.51.100.2", "admin", adminPassword), http.StatusSeeOther)
+
+	// Nine more addresses fail 5 times each: 50 failures for the name.
+	for a := 3; a <= 11; a++ {
+		for range 5 {
+			wantCode(t, b.loginFrom(fmt.Sprintf("198.51.100.%d", a), "admin", "wrong"), http.StatusUnauthorized)
+		}
+	}
+	// An address with one failure for the name is now held back...
+	wantCode(t, b.loginFrom("198.51.100.12", "admin", "wrong"), http.StatusUnauthorized)
+	wantCode(t, b.loginFrom("198.51.100.12", "admin", adminPassword), http.StatusTooManyRequests)
+	// ...one without failures is not.
+	wantCode(t, b.loginFrom("198.51.100.13", "admin", adminPassword), http.StatusSeeOther)
 }

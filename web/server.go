@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -72,6 +73,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		Store: store, Dispatcher: disp, Log: log, IngestToken: cfg.IngestToken, APIToken: cfg.APIToken,
 		MaxIngestBody: cfg.MaxIngestBody, AllowPrivateTargets: cfg.AllowPrivateTargets,
 		SecureCookies: cfg.TLS(), SessionTTL: cfg.SessionTTL,
+		PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies,
 		CheckTarget: func(ctx context.Context, uri string) error {
 			// Only a refusal counts; a name that does not resolve now may
 			// resolve later, and every delivery is checked again at dial time.
@@ -85,6 +87,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(log)
+	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 	e.Use(requestID(), middleware.Recover(), requestLogger(log), securityHeaders(cfg.TLS()))
 	routes(e, h)
 	ad := dispatch.NewAutoDisabler(store, dispatch.AutoDisableConfig{After: cfg.AutoDisableAfter}, log)
@@ -196,6 +199,21 @@ func (s *Server) housekeeping(ctx context.Context) {
 	}
 }
 
+// ipExtractor finds the client's address: the peer's, or, when the peer is
+// a trusted proxy, the nearest untrusted address in X-Forwarded-For. echo's
+// extractor trusts loopback, link-local and private peers by default; here
+// only the configured proxies are.
+func ipExtractor(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
 // requestID gives every request an id (X-Request-Id, kept when a proxy set
 // a sane one) for the logs and the response.
 func requestID() echo.MiddlewareFunc {
@@ -286,7 +304,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		path := c.Request().URL.Path
 		if strings.HasPrefix(path, "/subscriptions") || strings.HasPrefix(path, "/ingest") {
-			armCode := map[int]string{400: "BadRequest", 401: "AuthenticationFailed", 403: "AuthorizationFailed",
+			armCode := map[int]string{400: "BadRequest", 401: "AuthenticationFailed", 403: "AuthorizationFailed", 429: "TooManyRequests",
 				404: "NotFound", 405: "MethodNotAllowed", 413: "RequestEntityTooLarge", 415: "UnsupportedMediaType"}[code]
 			if armCode == "" {
 				armCode = "InternalServerError"

@@ -27,7 +27,7 @@ import (
 
 const (
 	adminPassword = "correct horse battery"
-	apiToken      = "test-api-token"
+	apiToken      = "test-api-token-0123456789"
 )
 
 type testBundle struct {

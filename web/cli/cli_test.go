@@ -19,7 +19,7 @@ import (
 	"github.com/registryhooks/registryhooks/web"
 )
 
-const testToken = "cli-test-token"
+const testToken = "cli-test-token-0123456789"
 
 type cliBundle struct {
 	t        *testing.T
