@@ -370,6 +370,9 @@ func (s *Store) PruneEvents(ctx context.Context, cutoff time.Time, batch int) (i
 		}
 		total += res.RowsAffected
 		if res.RowsAffected < int64(batch) || ctx.Err() != nil {
+			if total > 0 {
+				_ = s.reclaimSpace(ctx) // best effort; the delete has happened
+			}
 			return total, nil
 		}
 	}

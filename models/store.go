@@ -109,6 +109,9 @@ func openSQLite(path string, opt Options) (*Store, error) {
 	dsn := func(extra string) string {
 		return "file:" + url.PathEscape(path) + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=FULL&_cache_size=-16000" + extra
 	}
+	if err := privateFiles(path); err != nil {
+		return nil, err
+	}
 	cfg := &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true, PrepareStmt: true}
 	w, err := gorm.Open(sqlite.Open(dsn("&_txlock=immediate")), cfg)
 	if err != nil {
@@ -126,6 +129,10 @@ func openSQLite(path string, opt Options) (*Store, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if err := migrateUp(context.Background(), wsql, engineSQLite, log); err != nil {
+		_ = wsql.Close()
+		return nil, err
+	}
+	if err := useIncrementalVacuum(w); err != nil {
 		_ = wsql.Close()
 		return nil, err
 	}

@@ -308,6 +308,7 @@ func (s *Store) DeleteWebhook(ctx context.Context, w *Webhook) error {
 	if err != nil {
 		return fmt.Errorf("store: delete webhook %q: %w", w.Name, err)
 	}
+	_ = s.reclaimSpace(ctx) // best effort; the delete has happened
 	return nil
 }
 

@@ -18,7 +18,8 @@ import (
 	"github.com/registryhooks/registryhooks/models"
 )
 
-// maxResponseBody is how much of a response body an attempt records.
+// maxResponseBody is how much of a response body is read; an attempt
+// records less when the headers use part of recordBudget.
 const maxResponseBody = 64 << 10
 
 // maxDrain is how much more of a response body is read (and dropped) so the
@@ -35,6 +36,8 @@ func newClient(cfg Config) *http.Client {
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: cfg.Timeout,
 		ForceAttemptHTTP2:   true,
+		// A receiver must not fill memory with headers (see record.go).
+		MaxResponseHeaderBytes: maxResponseHeaderRead,
 	}
 	return &http.Client{
 		Transport: tr,
@@ -101,20 +104,15 @@ func (d *Dispatcher) attempt(ctx context.Context, t target, payload []byte) mode
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
-	if len(body) > maxResponseBody {
+	bodyCut := len(body) > maxResponseBody
+	if bodyCut {
 		body = body[:maxResponseBody]
-		rec.Truncated = true
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
 	}
 	rec.DurationMS = time.Since(t0).Milliseconds()
 	rec.StatusCode = resp.StatusCode
 	rec.ReasonPhrase = http.StatusText(resp.StatusCode)
-	rh := make(map[string]string, len(resp.Header))
-	for k, vs := range resp.Header {
-		rh[k] = joinValues(vs)
-	}
-	rec.ResponseHeaders = encodeHeaders(rh)
-	rec.ResponseBody = string(body)
+	recordResponse(&rec, resp.Header, body, bodyCut)
 	if err != nil {
 		// The status is known; a body cut short is noted, not fatal.
 		if ctx.Err() != nil {

@@ -399,8 +399,8 @@ func TestLargeResponseTruncated(t *testing.T) {
 	b.ingest(t, 1)
 	b.round(t)
 	a := b.attempts(t, b.deliveries(t, w)[0].ID)[0]
-	if !a.Truncated || len(a.ResponseBody) != maxResponseBody || a.StatusCode != 200 {
-		t.Fatalf("truncated=%v len=%d status=%d", a.Truncated, len(a.ResponseBody), a.StatusCode)
+	if !a.Truncated || len(a.ResponseHeaders)+len(a.ResponseBody) != recordBudget || a.StatusCode != 200 {
+		t.Fatalf("truncated=%v len=%d+%d status=%d", a.Truncated, len(a.ResponseHeaders), len(a.ResponseBody), a.StatusCode)
 	}
 }
 
