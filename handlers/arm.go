@@ -260,8 +260,11 @@ func armBind(c echo.Context, v any) error {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, armMaxBody))
 	if err != nil {
+		// The route's BodyLimit middleware cuts a chunked body (no
+		// Content-Length) with its own 413 error; MaxBytesReader, the rest.
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var he *echo.HTTPError
+		if errors.As(err, &mbe) || (errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge) {
 			return armErr(http.StatusRequestEntityTooLarge, ARMCodeTooLarge, "The request body is larger than %d bytes.", armMaxBody)
 		}
 		return armErr(http.StatusBadRequest, ARMCodeInvalidContent, "The request body could not be read: %v", err)

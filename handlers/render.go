@@ -98,3 +98,16 @@ const timeLayout = "2006-01-02 15:04:05 UTC"
 func fmtTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 
 func fmtNanos(ns int64) string { return time.Unix(0, ns).UTC().Format("2006-01-02 15:04:05.000 UTC") }
+
+// NoStore marks the answers of pages that show secrets (ingest tokens, a
+// new API token, a webhook's service URI and header values) and answers of
+// API calls that return them Cache-Control: no-store, so neither the
+// browser's cache nor a shared proxy keeps a copy.
+func (h *Handler) NoStore() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+			return next(c)
+		}
+	}
+}

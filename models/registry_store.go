@@ -96,8 +96,13 @@ type RegistryInput struct {
 	Tags           map[string]string
 }
 
+// MaxTags is how many tags a registry or a webhook may carry, as Azure
+// allows.
+const MaxTags = 50
+
 // Validate checks the input and fills defaults; it returns per-field
-// messages keyed by field name (name, sku, login_server, location).
+// messages keyed by field name (name, sku, login_server, location,
+// resource_group, tags).
 func (in *RegistryInput) Validate() map[string]string {
 	errs := map[string]string{}
 	in.Name = strings.TrimSpace(in.Name)
@@ -135,6 +140,9 @@ func (in *RegistryInput) Validate() map[string]string {
 	}
 	if len(in.ResourceGroup) > 90 {
 		errs["resource_group"] = "Resource group must be 1-90 characters"
+	}
+	if len(in.Tags) > MaxTags {
+		errs["tags"] = fmt.Sprintf("at most %d tags are allowed", MaxTags)
 	}
 	return errs
 }

@@ -75,8 +75,8 @@ func (in *WebhookInput) Validate() FieldErrors {
 	if len(in.Location) > 64 {
 		fe["location"] = "location must be at most 64 characters"
 	}
-	if len(in.Tags) > 50 {
-		fe["tags"] = "at most 50 tags are allowed"
+	if len(in.Tags) > MaxTags {
+		fe["tags"] = fmt.Sprintf("at most %d tags are allowed", MaxTags)
 	}
 	if len(fe) == 0 {
 		return nil

@@ -1,15 +1,19 @@
 package web_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"html"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -146,7 +150,12 @@ func (b testBundle) armDo(method, sub, body, token string, header map[string]str
 // setupLogged is setupWith plus the server's log, and extra environment.
 func setupLogged(t *testing.T, extraEnv map[string]string, flags ...string) (testBundle, *syncBuffer) {
 	t.Helper()
-	dir := t.TempDir()
+	return setupLoggedIn(t, t.TempDir(), extraEnv, flags...)
+}
+
+// setupLoggedIn is setupLogged with the database in dir.
+func setupLoggedIn(t *testing.T, dir string, extraEnv map[string]string, flags ...string) (testBundle, *syncBuffer) {
+	t.Helper()
 	env := map[string]string{"REGISTRYHOOKS_ADMIN_PASSWORD": adminPassword, "REGISTRYHOOKS_API_TOKEN": apiToken}
 	for k, v := range extraEnv {
 		env[k] = v
@@ -435,4 +444,186 @@ func TestSignInLockoutByNameAndAddress(t *testing.T) {
 	wantCode(t, b.loginFrom("198.51.100.12", "admin", adminPassword), http.StatusTooManyRequests)
 	// ...one without failures is not.
 	wantCode(t, b.loginFrom("198.51.100.13", "admin", adminPassword), http.StatusSeeOther)
+}
+
+// armRegistryDo sends a request to a registry's ARM path.
+func (b testBundle) armRegistryDo(method, registry, body string) (int, string) {
+	b.t.Helper()
+	req, err := http.NewRequest(method, b.url+"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/registryhooks/providers/Microsoft.ContainerRegistry/registries/"+registry+"?api-version=2025-11-01", strings.NewReader(body))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(out)
+}
+
+func tagsJSON(n int) string {
+	tags := map[string]string{}
+	for i := range n {
+		tags[fmt.Sprintf("k%02d", i)] = "v"
+	}
+	b, _ := json.Marshal(tags)
+	return string(b)
+}
+
+// The small ones: a chunked API body over 1 MiB is 413; registry tags are
+// capped at 50; an ingested mediaType is bounded, without control
+// characters, in a UTF-8 body; pages and answers with secrets are not
+// cached; the database files are private.
+func TestSmallHardening(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	t.Run("chunked body over 1 MiB", func(t *testing.T) {
+		// Sent as curl does, in small chunks, over a raw connection.
+		big := `{"location":"local","properties":{"serviceUri":"http://127.0.0.1:9/","actions":["push"]},"tags":{"x":"` + strings.Repeat("a", 3<<19) + `"}}`
+		for _, path := range []string{"", "/webhooks/chunky"} {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(b.url, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := bufio.NewWriter(conn)
+			fmt.Fprintf(w, "PUT /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/registryhooks/providers/Microsoft.ContainerRegistry/registries/myregistry%s?api-version=2025-11-01 HTTP/1.1\r\n"+
+				"Host: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n", path, apiToken)
+			go func() {
+				for i := 0; i < len(big); i += 16 << 10 {
+					chunk := big[i:min(i+16<<10, len(big))]
+					fmt.Fprintf(w, "%x\r\n%s\r\n", len(chunk), chunk)
+					if w.Flush() != nil {
+						return
+					}
+				}
+				fmt.Fprint(w, "0\r\n\r\n")
+				_ = w.Flush()
+			}()
+			res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _ := io.ReadAll(res.Body)
+			conn.Close()
+			if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(out), `"code":"RequestEntityTooLarge"`) {
+				t.Errorf("PUT %s, chunked 1.5 MiB body: %d %s", path, res.StatusCode, out)
+			}
+		}
+	})
+
+	t.Run("registry tags capped", func(t *testing.T) {
+		code, body := b.armRegistryDo(http.MethodPut, "tagsregistry", `{"location":"local","sku":{"name":"Basic"},"tags":`+tagsJSON(51)+`}`)
+		if code != http.StatusBadRequest || !strings.Contains(body, "at most 50 tags") {
+			t.Fatalf("PUT with 51 tags: %d %s", code, body)
+		}
+		if code, body := b.armRegistryDo(http.MethodPut, "tagsregistry", `{"location":"local","sku":{"name":"Basic"},"tags":`+tagsJSON(50)+`}`); code != http.StatusOK {
+			t.Fatalf("PUT with 50 tags: %d %s", code, body)
+		}
+		if code, body := b.armRegistryDo(http.MethodPatch, "tagsregistry", `{"tags":`+tagsJSON(51)+`}`); code != http.StatusBadRequest || !strings.Contains(body, "at most 50 tags") {
+			t.Fatalf("PATCH with 51 tags: %d %s", code, body)
+		}
+	})
+
+	t.Run("ingested mediaType", func(t *testing.T) {
+		token, err := b.store.IngestToken(b.reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		post := func(path string, body []byte) (int, string) {
+			req, _ := http.NewRequest(http.MethodPost, b.url+path, bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Content-Type", "application/json")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			out, _ := io.ReadAll(res.Body)
+			return res.StatusCode, string(out)
+		}
+		event := func(mt string) []byte {
+			return []byte(`{"action":"push","target":{"repository":"team/app","tag":"v1","mediaType":"` + mt + `"}}`)
+		}
+		envelope := func(mt string) []byte {
+			return []byte(`{"events":[{"id":"e1","action":"push","target":{"repository":"team/app","tag":"v1","digest":"sha256:abc","mediaType":"` + mt + `","url":"http://r/v2/team/app/manifests/sha256:abc"}}]}`)
+		}
+		bad := map[string]string{
+			"500,000 characters": strings.Repeat("a", 500000),
+			"256 characters":     strings.Repeat("a", 256),
+			"NUL":                `application/vnd.oci.image.manifest.v1+json\u0000`,
+			"newline":            `application/json\nX-Injected: 1`,
+			"invalid UTF-8":      "application/\xff\xfejson",
+		}
+		for name, mt := range bad {
+			for _, tc := range []struct {
+				path string
+				body []byte
+			}{{"/ingest/events/myregistry", event(mt)}, {"/ingest/distribution/myregistry", envelope(mt)}} {
+				code, out := post(tc.path, tc.body)
+				if code != http.StatusBadRequest || !(strings.Contains(out, "mediaType") || strings.Contains(out, "UTF-8")) {
+					t.Errorf("%s, mediaType %s: %d %.200s", tc.path, name, code, out)
+				}
+			}
+		}
+		if code, out := post("/ingest/events/myregistry", event("application/vnd.oci.image.manifest.v1+json")); code != http.StatusAccepted {
+			t.Fatalf("a normal mediaType: %d %s", code, out)
+		}
+	})
+
+	t.Run("no-store on pages with secrets", func(t *testing.T) {
+		b.webhook("nostorehook")
+		c := b.admin()
+		for _, path := range []string{"/registries", "/registries/myregistry/webhooks/nostorehook/edit",
+			"/registries/myregistry/webhooks/nostorehook/callback", "/tokens"} {
+			r := c.get(path)
+			if r.code != http.StatusOK || r.header.Get("Cache-Control") != "no-store" {
+				t.Errorf("GET %s: %d, Cache-Control %q", path, r.code, r.header.Get("Cache-Control"))
+			}
+		}
+		r := c.post("/tokens", url.Values{"name": {"ci"}, "role": {"Reader"}}, true)
+		if r.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("POST /tokens (%d): Cache-Control %q", r.code, r.header.Get("Cache-Control"))
+		}
+		req, _ := http.NewRequest(http.MethodPost, b.url+"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/registryhooks/providers/Microsoft.ContainerRegistry/registries/myregistry/webhooks/nostorehook/getCallbackConfig?api-version=2025-11-01", nil)
+		req.Header.Set("Authorization", "Bearer "+apiToken)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || res.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("getCallbackConfig: %d, Cache-Control %q", res.StatusCode, res.Header.Get("Cache-Control"))
+		}
+	})
+}
+
+// The server's database, its WAL and SHM and the key file are the owner's
+// alone.
+func TestServerFilesPrivate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	b, _ := setupLoggedIn(t, dir, nil)
+	b.admin() // a write, so the WAL exists
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		st, err := os.Stat(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", e.Name(), st.Mode().Perm())
+		}
+		n++
+	}
+	if n < 4 {
+		t.Fatalf("%d files, want the database, -wal, -shm and the key", n)
+	}
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -10,10 +11,11 @@ import (
 	"github.com/registryhooks/registryhooks/models"
 )
 
-// Body limits per family of endpoints (413 past them).
+// Body limits per family of endpoints (413 past them). echo reads "1M"
+// as 1,000,000 bytes; "Mi" and "Ki" are the binary units the docs promise.
 const (
-	portalBodyLimit = "256K"
-	armBodyLimit    = "1M"
+	portalBodyLimit = "256KiB"
+	armBodyLimit    = "1MiB"
 )
 
 // routes is the one route table of the server.
@@ -44,7 +46,7 @@ func routes(e *echo.Echo, h *handlers.Handler) {
 	rg.PATCH("/:registry/webhooks/:webhook", h.ARMWebhookUpdate)
 	rg.DELETE("/:registry/webhooks/:webhook", h.ARMWebhookDelete)
 	rg.POST("/:registry/webhooks/:webhook/ping", h.ARMWebhookPing)
-	rg.POST("/:registry/webhooks/:webhook/getCallbackConfig", h.ARMWebhookCallbackConfig)
+	rg.POST("/:registry/webhooks/:webhook/getCallbackConfig", h.ARMWebhookCallbackConfig, h.NoStore())
 	rg.POST("/:registry/webhooks/:webhook/listEvents", h.ARMWebhookListEvents)
 	rg.GET("/:registry/webhooks/:webhook/listEvents", h.ARMWebhookListEvents) // nextLink pages
 
@@ -54,6 +56,8 @@ func routes(e *echo.Echo, h *handlers.Handler) {
 	with := func(role string) []echo.MiddlewareFunc {
 		return append(append([]echo.MiddlewareFunc{}, portal...), h.RequireRole(role))
 	}
+	// secret adds Cache-Control: no-store for pages that show secrets.
+	secret := func(m []echo.MiddlewareFunc) []echo.MiddlewareFunc { return append(slices.Clip(m), h.NoStore()) }
 	e.GET("/login", h.LoginForm, portal...)
 	e.POST("/login", h.Login, portal...)
 	e.POST("/logout", h.Logout, portal...)
@@ -61,7 +65,7 @@ func routes(e *echo.Echo, h *handlers.Handler) {
 	read := with(models.RoleReader)
 	e.GET("/", h.Home, read...)
 	e.GET("/switch", h.SwitchRegistry, read...)
-	e.GET("/registries", h.RegistryList, read...)
+	e.GET("/registries", h.RegistryList, secret(read)...)
 	e.GET("/registries/:registry", func(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/registries/"+c.Param("registry")+"/webhooks")
 	}, read...)
@@ -75,8 +79,8 @@ func routes(e *echo.Echo, h *handlers.Handler) {
 	e.GET("/registries/:registry/webhooks/new", h.WebhookNew, contrib...)
 	e.POST("/registries/:registry/validate-webhook", h.WebhookValidate, contrib...)
 	e.POST("/registries/:registry/webhooks", h.WebhookCreate, contrib...)
-	e.GET("/registries/:registry/webhooks/:webhook/edit", h.WebhookEdit, contrib...)
-	e.GET("/registries/:registry/webhooks/:webhook/callback", h.WebhookCallback, contrib...)
+	e.GET("/registries/:registry/webhooks/:webhook/edit", h.WebhookEdit, secret(contrib)...)
+	e.GET("/registries/:registry/webhooks/:webhook/callback", h.WebhookCallback, secret(contrib)...)
 	e.POST("/registries/:registry/webhooks/:webhook/validate", h.WebhookValidate, contrib...)
 	e.POST("/registries/:registry/webhooks/:webhook", h.WebhookUpdate, contrib...)
 	e.POST("/registries/:registry/webhooks/:webhook/status", h.WebhookStatus, contrib...)
@@ -86,11 +90,11 @@ func routes(e *echo.Echo, h *handlers.Handler) {
 
 	// Admins manage registries, API tokens, users; read the audit trail.
 	admin := with(models.RoleAdmin)
-	e.POST("/registries", h.RegistryCreate, admin...)
-	e.POST("/registries/:registry/ingest-token", h.RegistryRotateToken, admin...)
-	e.POST("/registries/:registry/login-server", h.RegistrySetLoginServer, admin...)
-	e.GET("/tokens", h.TokenList, admin...)
-	e.POST("/tokens", h.TokenCreate, admin...)
+	e.POST("/registries", h.RegistryCreate, secret(admin)...)
+	e.POST("/registries/:registry/ingest-token", h.RegistryRotateToken, secret(admin)...)
+	e.POST("/registries/:registry/login-server", h.RegistrySetLoginServer, secret(admin)...)
+	e.GET("/tokens", h.TokenList, secret(admin)...)
+	e.POST("/tokens", h.TokenCreate, secret(admin)...)
 	e.POST("/tokens/:id/revoke", h.TokenRevoke, admin...)
 	e.GET("/users", h.UserList, admin...)
 	e.POST("/users", h.UserCreate, admin...)

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/registryhooks/registryhooks/models"
 )
@@ -56,6 +58,9 @@ type Skipped struct {
 // are skipped, each with a reason. now stamps events that carry no
 // timestamp; an event without an id keeps ID empty for the caller to fill.
 func ParseDistribution(body []byte, now time.Time) ([]Event, []Skipped, error) {
+	if !utf8.Valid(body) {
+		return nil, nil, invalid("the body is not valid UTF-8")
+	}
 	var env distEnvelope
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&env); err != nil {
@@ -99,6 +104,9 @@ func fromDistribution(de distEvent, now time.Time) (Event, string, error) {
 		return Event{}, "", invalid("target.repository is required")
 	}
 	if err := ValidateRepository(t.Repository); err != nil {
+		return Event{}, "", err
+	}
+	if err := validateMediaType(t.MediaType); err != nil {
 		return Event{}, "", err
 	}
 	if de.Action == "push" && t.Tag == "" {
@@ -157,6 +165,23 @@ func checkSize(size, length int64) error {
 	return nil
 }
 
+// maxMediaTypeLen bounds target.mediaType: RFC 6838 allows 127 characters
+// for each of type and subtype, and registries send no parameters.
+const maxMediaTypeLen = 255
+
+// validateMediaType checks what every payload repeats of target.mediaType:
+// bounded, and free of control characters (the body was checked for valid
+// UTF-8 before).
+func validateMediaType(mt string) error {
+	switch {
+	case len(mt) > maxMediaTypeLen:
+		return invalid("target.mediaType must be at most %d characters", maxMediaTypeLen)
+	case strings.ContainsFunc(mt, unicode.IsControl):
+		return invalid("target.mediaType must not contain control characters")
+	}
+	return nil
+}
+
 var digestRE = regexp.MustCompile(`^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`)
 
 // ValidateRepository checks a repository name against the Distribution
@@ -192,6 +217,9 @@ type apiEvent struct {
 // a tag or name. now stamps an event without timestamp; an event without id
 // keeps ID empty for the caller to fill.
 func ParseEvent(body []byte, now time.Time) (Event, error) {
+	if !utf8.Valid(body) {
+		return Event{}, invalid("the body is not valid UTF-8")
+	}
 	var in apiEvent
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -213,6 +241,9 @@ func ParseEvent(body []byte, now time.Time) (Event, error) {
 	}
 	t := in.Target
 	if err := ValidateRepository(t.Repository); err != nil {
+		return Event{}, err
+	}
+	if err := validateMediaType(t.MediaType); err != nil {
 		return Event{}, err
 	}
 	if in.ID != "" && (len(in.ID) > 64 || strings.ContainsAny(in.ID, " \t\r\n/")) {
