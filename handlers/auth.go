@@ -82,11 +82,27 @@ func (h *Handler) RequireRole(role string) echo.MiddlewareFunc {
 	}
 }
 
-// CSRF rejects state-changing requests of a session whose token (form field
-// _csrf or header X-CSRF-Token, which htmx sends) does not match.
+// CSRF rejects cross-origin and forged state-changing requests in two
+// layers. First net/http's CrossOriginProtection: a browser's
+// Sec-Fetch-Site (or, from older browsers, an Origin that is not this
+// host or Deps.PublicURL) marks a request from another site, refused
+// before anything else runs, the sign-in form included. It lets requests
+// without those headers through (scripts, old browsers), so the session's
+// token (form field _csrf or header X-CSRF-Token, which htmx sends) is
+// still checked after it.
 func (h *Handler) CSRF() echo.MiddlewareFunc {
+	cop := http.NewCrossOriginProtection()
+	if u, err := url.Parse(h.PublicURL); err == nil && u.Host != "" {
+		// Behind a proxy that rewrites Host, the browser's Origin is the
+		// public one.
+		_ = cop.AddTrustedOrigin(u.Scheme + "://" + u.Host)
+	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			if err := cop.Check(c.Request()); err != nil {
+				return h.errorPage(c, http.StatusForbidden, "Cross-site request refused",
+					"This request came from another site. Open the portal and try again from there.")
+			}
 			switch c.Request().Method {
 			case http.MethodGet, http.MethodHead, http.MethodOptions:
 				return next(c)

@@ -627,3 +627,81 @@ func TestServerFilesPrivate(t *testing.T) {
 		t.Fatalf("%d files, want the database, -wal, -shm and the key", n)
 	}
 }
+
+// A state-changing request a browser marks as cross-site (Sec-Fetch-Site,
+// or an Origin that is not this server) is refused before the CSRF token
+// is looked at, even with a valid session and token; the sign-in form too.
+func TestCrossOriginRequestsRefused(t *testing.T) {
+	t.Parallel()
+	b, _ := setupLogged(t, nil, "--allow-private-targets", "--public-url", "https://hooks.example.com")
+	c := b.admin()
+	create := func(name string, header map[string]string) resp {
+		form := url.Values{"name": {name}, "service_uri": {"http://127.0.0.1:9/h"}, "actions": {"push"}, "_csrf": {c.csrf()}}
+		return c.do(http.MethodPost, "/registries/myregistry/webhooks", form, header)
+	}
+	for _, h := range []map[string]string{
+		{"Sec-Fetch-Site": "cross-site"},
+		{"Sec-Fetch-Site": "same-site"},
+		{"Origin": "http://evil.example"},
+		{"Origin": "null"},
+	} {
+		r := create("crosshook", h)
+		if r.code != http.StatusForbidden || !strings.Contains(r.body, "Cross-site request refused") {
+			t.Errorf("%v: %d, want 403 Cross-site request refused", h, r.code)
+		}
+	}
+	if n := b.countWebhooks(b.reg); n != 0 {
+		t.Fatalf("%d webhooks created by cross-site requests", n)
+	}
+	for i, h := range []map[string]string{
+		{"Sec-Fetch-Site": "same-origin"},
+		{"Origin": b.url},
+		{"Origin": "https://hooks.example.com"}, // the public URL, behind a proxy
+		{},                                      // no browser headers: the token decides
+	} {
+		if r := create(fmt.Sprintf("samehook%d", i), h); r.code != http.StatusSeeOther {
+			t.Errorf("%v: %d, want 303", h, r.code)
+		}
+	}
+	// Sign-in from another site.
+	nc := b.client()
+	m := csrfInput.FindStringSubmatch(nc.get("/login").body)
+	r := nc.do(http.MethodPost, "/login", url.Values{"username": {"admin"}, "password": {adminPassword}, "_csrf": {html.UnescapeString(m[1])}},
+		map[string]string{"Sec-Fetch-Site": "cross-site"})
+	if r.code != http.StatusForbidden || nc.signedIn() {
+		t.Fatalf("cross-site sign-in: %d, signed in %v", r.code, nc.signedIn())
+	}
+}
+
+// Request ids come from echo's RequestID: a sane one from a proxy is kept,
+// a long or odd one replaced; the access log (echo's request logger) names
+// it with the status sent.
+func TestRequestIDsAndAccessLog(t *testing.T) {
+	t.Parallel()
+	b, logs := setupLogged(t, nil)
+	c := b.client()
+	for _, tt := range []struct {
+		sent string
+		kept bool
+	}{
+		{"proxy-id-0001", true},
+		{strings.Repeat("x", 65), false},
+		{"id with spaces", false},
+		{`id"quote`, false},
+		{"", false},
+	} {
+		r := c.do(http.MethodGet, "/login", nil, map[string]string{"X-Request-Id": tt.sent})
+		got := r.header.Get("X-Request-Id")
+		if got == "" || len(got) > 64 || (got == tt.sent) != tt.kept {
+			t.Errorf("sent %q: X-Request-Id %q (kept %v, want %v)", tt.sent, got, got == tt.sent, tt.kept)
+		}
+		if !strings.Contains(logs.String(), "request_id="+got+" method=GET path=/login status_code=200") {
+			t.Errorf("no access log line for request %q:\n%s", got, lastLines(logs.String(), 2))
+		}
+	}
+	// An error is logged with the status sent.
+	r := c.get("/no-such-page")
+	if !strings.Contains(logs.String(), "request_id="+r.header.Get("X-Request-Id")+" method=GET path=/no-such-page status_code=404") {
+		t.Errorf("404 not logged with its status:\n%s", lastLines(logs.String(), 2))
+	}
+}

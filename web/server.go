@@ -5,8 +5,6 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"html"
@@ -88,7 +86,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(log)
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
-	e.Use(requestID(), middleware.Recover(), requestLogger(log), securityHeaders(cfg.TLS()))
+	e.Use(saneRequestID(), requestID(), middleware.Recover(), requestLogger(log), securityHeaders(cfg.TLS()))
 	routes(e, h)
 	ad := dispatch.NewAutoDisabler(store, dispatch.AutoDisableConfig{After: cfg.AutoDisableAfter}, log)
 	return &Server{cfg: cfg, log: log, store: store, disp: disp, echo: e, autoDisable: ad}, nil
@@ -214,68 +212,81 @@ func ipExtractor(trusted []netip.Prefix) echo.IPExtractor {
 	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
-// requestID gives every request an id (X-Request-Id, kept when a proxy set
-// a sane one) for the logs and the response.
-func requestID() echo.MiddlewareFunc {
+// saneRequestID drops an X-Request-Id a client sent that is longer than 64
+// bytes or has characters other than letters, digits, '-', '_' and '.', so echo's RequestID (which keeps any
+// incoming id) makes a new one instead of copying junk into every log line.
+func saneRequestID() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			id := c.Request().Header.Get(echo.HeaderXRequestID)
-			if id == "" || len(id) > 64 {
-				b := make([]byte, 8)
-				_, _ = rand.Read(b)
-				id = hex.EncodeToString(b)
+			h := c.Request().Header
+			if id := h.Get(echo.HeaderXRequestID); id != "" && (len(id) > 64 || strings.ContainsFunc(id, notIDChar)) {
+				h.Del(echo.HeaderXRequestID)
 			}
-			c.Set("request_id", id)
-			c.Response().Header().Set(echo.HeaderXRequestID, id)
 			return next(c)
 		}
 	}
 }
 
-// requestLogger logs each request once, with no query string (it may carry
-// tokens) and no headers.
-func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			start := time.Now()
-			err := next(c)
-			if err != nil {
-				c.Error(err)
-			}
-			path := c.Request().URL.Path
-			if strings.HasPrefix(path, "/static/") || path == "/healthz" {
-				return nil
-			}
-			status := c.Response().Status
-			level := slog.LevelInfo
-			if status >= 500 {
-				level = slog.LevelError
-			}
-			log.Log(c.Request().Context(), level, "request",
-				"request_id", c.Get("request_id"), "method", c.Request().Method, "path", path,
-				"status_code", status, "duration_ms", time.Since(start).Milliseconds(), "remote_addr", c.RealIP())
-			return nil
-		}
-	}
+func notIDChar(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
 }
 
-// securityHeaders sets the CSP (no inline script or style), framing and
-// sniffing protections, and HSTS over TLS.
+// requestID is echo's RequestID: an id per request (the proxy's, when it
+// sent a sane one) in the response's X-Request-Id and in the context as
+// request_id, for the error handler's log lines.
+func requestID() echo.MiddlewareFunc {
+	return middleware.RequestIDWithConfig(middleware.RequestIDConfig{
+		RequestIDHandler: func(c echo.Context, id string) { c.Set("request_id", id) },
+	})
+}
+
+// requestLogger logs each request once through echo's request logger, with
+// no query string (it may carry tokens) and no headers. Errors are handed
+// to the error handler first, so the status logged is the one sent.
+func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
+	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		Skipper: func(c echo.Context) bool {
+			path := c.Request().URL.Path
+			return strings.HasPrefix(path, "/static/") || path == "/healthz"
+		},
+		HandleError: true,
+		LogMethod:   true, LogURIPath: true, LogStatus: true, LogLatency: true, LogRemoteIP: true,
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			level := slog.LevelInfo
+			if v.Status >= 500 {
+				level = slog.LevelError
+			}
+			log.LogAttrs(c.Request().Context(), level, "request",
+				slog.Any("request_id", c.Get("request_id")), slog.String("method", v.Method), slog.String("path", v.URIPath),
+				slog.Int("status_code", v.Status), slog.Int64("duration_ms", v.Latency.Milliseconds()), slog.String("remote_addr", v.RemoteIP))
+			return nil
+		},
+	})
+}
+
+// securityHeaders is echo's Secure middleware with the CSP (no inline
+// script or style), framing and sniffing protections, the referrer policy
+// and, over TLS, HSTS; plus Cross-Origin-Opener-Policy, which Secure does
+// not set.
 func securityHeaders(tls bool) echo.MiddlewareFunc {
 	const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
 		"font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+	cfg := middleware.SecureConfig{
+		ContentTypeNosniff:    "nosniff",
+		XFrameOptions:         "DENY",
+		ContentSecurityPolicy: csp,
+		ReferrerPolicy:        "same-origin",
+		HSTSExcludeSubdomains: true,
+	}
+	if tls {
+		cfg.HSTSMaxAge = 31536000
+	}
+	secure := middleware.SecureWithConfig(cfg)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		withSecure := secure(next)
 		return func(c echo.Context) error {
-			h := c.Response().Header()
-			h.Set("Content-Security-Policy", csp)
-			h.Set("X-Content-Type-Options", "nosniff")
-			h.Set("X-Frame-Options", "DENY")
-			h.Set("Referrer-Policy", "same-origin")
-			h.Set("Cross-Origin-Opener-Policy", "same-origin")
-			if tls {
-				h.Set("Strict-Transport-Security", "max-age=31536000")
-			}
-			return next(c)
+			c.Response().Header().Set("Cross-Origin-Opener-Policy", "same-origin")
+			return withSecure(c)
 		}
 	}
 }
