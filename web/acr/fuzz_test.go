@@ -5,8 +5,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/registryhooks/registryhooks/models"
 )
@@ -25,6 +28,9 @@ func checkEvent(t *testing.T, ev Event, from []byte) {
 	}
 	if ev.Tag != "" && !models.ValidTag(ev.Tag) {
 		t.Fatalf("accepted tag %q from %q", ev.Tag, from)
+	}
+	if len(ev.MediaType) > maxMediaTypeLen || !utf8.ValidString(ev.MediaType) || strings.ContainsFunc(ev.MediaType, unicode.IsControl) {
+		t.Fatalf("accepted mediaType %q from %q", ev.MediaType, from)
 	}
 	if ev.Action == models.ActionDelete && (ev.Tag != "" || ev.Digest == "") {
 		t.Fatalf("delete with tag %q, digest %q from %q", ev.Tag, ev.Digest, from)
