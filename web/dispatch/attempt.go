@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,6 +72,12 @@ func (d *Dispatcher) attempt(ctx context.Context, t target, payload []byte) mode
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.uri, bytes.NewReader(payload))
 	if err != nil {
+		// url.Error quotes the whole URI, whose path and query may carry a
+		// token: record only what is wrong with it.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		rec.Error = fmt.Sprintf("invalid service URI: %v", err)
 		rec.RequestHeaders = encodeHeaders(shown)
 		return rec

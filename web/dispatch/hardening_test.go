@@ -223,3 +223,20 @@ func TestSpaceReclaimedAfterLargeDeletes(t *testing.T) {
 		t.Fatalf("after pruning the database is %d KiB (empty: %d KiB)", after>>10, empty>>10)
 	}
 }
+
+// A service URI that does not parse (here a bad escape in the path) is
+// recorded with the reason, never with the URI itself: its path and query
+// may carry a token.
+func TestInvalidURIErrorKeepsSecretsOut(t *testing.T) {
+	t.Parallel()
+	b, _ := setupAt(t, Config{AllowPrivateTargets: true})
+	const secret = "tok3n-s3cret"
+	uri := "http://127.0.0.1:9/hook%zz?token=" + secret
+	rec := b.d.attempt(b.ctx, target{uri: uri}, []byte(`{}`))
+	if rec.Error == "" || !strings.Contains(rec.Error, "invalid service URI") {
+		t.Fatalf("error = %q, want an invalid service URI error", rec.Error)
+	}
+	if strings.Contains(rec.Error, secret) || strings.Contains(rec.RequestURI, secret) {
+		t.Fatalf("the record leaks the URI's token: error %q, uri %q", rec.Error, rec.RequestURI)
+	}
+}
