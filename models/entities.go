@@ -48,6 +48,10 @@ type Webhook struct {
 	CreatedBy  string `gorm:"size:64;not null;default:''"`
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+	// Unreadable is set by the list queries on a webhook whose sealed
+	// secrets the key cannot open (ServiceURI and Headers are then empty),
+	// so one damaged row does not hide the others. Not a column.
+	Unreadable bool `gorm:"-"`
 
 	Registry *Registry `gorm:"constraint:OnDelete:CASCADE"`
 }

@@ -123,6 +123,17 @@ func (s *Store) open(w *Webhook) error {
 	return nil
 }
 
+// openListed is open for list queries: a webhook whose secrets cannot be
+// opened is kept, marked Unreadable, with its secrets left empty.
+func (s *Store) openListed(w *Webhook) error {
+	err := s.open(w)
+	if errors.Is(err, ErrSealed) {
+		w.ServiceURI, w.Headers, w.Unreadable = "", map[string]string{}, true
+		return nil
+	}
+	return err
+}
+
 // CreateWebhook stores a webhook whose input has passed Validate. The name's
 // uniqueness and the SKU quota are checked in the same transaction as the
 // insert, so two concurrent creates cannot both squeeze past the quota.
@@ -206,24 +217,36 @@ func (s *Store) SetWebhookStatus(ctx context.Context, w *Webhook, status string)
 
 // GetWebhook finds a webhook of a registry by name (ignoring case), with its
 // secrets decrypted.
+// When they cannot be opened, the error wraps ErrSealed and the webhook
+// is returned as well, marked Unreadable, so it can still be deleted.
 func (s *Store) GetWebhook(ctx context.Context, reg *Registry, name string) (*Webhook, error) {
 	var w Webhook
 	if err := s.db.WithContext(ctx).Where("registry_id = ? AND name = ? COLLATE NOCASE", reg.ID, name).Take(&w).Error; err != nil {
 		return nil, notFound(err, fmt.Sprintf("get webhook %q", name))
 	}
 	if err := s.open(&w); err != nil {
+		if errors.Is(err, ErrSealed) {
+			w.ServiceURI, w.Headers, w.Unreadable = "", map[string]string{}, true
+			return &w, err
+		}
 		return nil, err
 	}
 	return &w, nil
 }
 
 // GetWebhookByID finds a webhook by id, with its secrets decrypted.
+// When they cannot be opened, the error wraps ErrSealed and the webhook
+// is returned as well, marked Unreadable, so it can still be deleted.
 func (s *Store) GetWebhookByID(ctx context.Context, id uint) (*Webhook, error) {
 	var w Webhook
 	if err := s.db.WithContext(ctx).Take(&w, id).Error; err != nil {
 		return nil, notFound(err, fmt.Sprintf("get webhook %d", id))
 	}
 	if err := s.open(&w); err != nil {
+		if errors.Is(err, ErrSealed) {
+			w.ServiceURI, w.Headers, w.Unreadable = "", map[string]string{}, true
+			return &w, err
+		}
 		return nil, err
 	}
 	return &w, nil
@@ -241,7 +264,7 @@ func (s *Store) ListWebhooks(ctx context.Context, reg *Registry, offset, limit i
 		return nil, fmt.Errorf("store: list webhooks of %q: %w", reg.Name, err)
 	}
 	for i := range out {
-		if err := s.open(&out[i]); err != nil {
+		if err := s.openListed(&out[i]); err != nil {
 			return nil, err
 		}
 	}

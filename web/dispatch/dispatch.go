@@ -486,12 +486,18 @@ func (d *Dispatcher) targets(ctx context.Context, ids []uint) (map[uint]target, 
 		if models.IsNotFound(err) {
 			continue
 		}
-		if err != nil {
+		var t target
+		switch {
+		case errors.Is(err, models.ErrSealed):
+			// This webhook alone fails, each attempt recording why.
+			t = unreadableTarget()
+		case err != nil:
 			return nil, err
+		default:
+			t = target{uri: w.ServiceURI, headers: w.Headers, shownURI: models.MaskURI(w.ServiceURI)}
 		}
-		t := target{uri: w.ServiceURI, headers: w.Headers, shownURI: models.MaskURI(w.ServiceURI)}
 		d.mu.Lock()
-		d.hooks[id] = cachedHook{stamp: w.UpdatedAt, t: t}
+		d.hooks[id] = cachedHook{stamp: st, t: t}
 		d.mu.Unlock()
 		out[id] = t
 	}
