@@ -47,33 +47,3 @@ func TestMigrateCommand(t *testing.T) {
 		t.Fatalf("migrate on a file in use: exit %d, want 1", code)
 	}
 }
-
-// Invalid settings stop the program with exit status 2 and a message that
-// names the setting. Not parallel: it sets the process environment.
-func TestServeRefusesInvalidSettings(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "s.db")
-	for _, tc := range []struct {
-		name     string
-		args     []string
-		env, val string
-		want     string
-	}{
-		{"env duration without unit", nil, "REGISTRYHOOKS_DELIVERY_TIMEOUT", "5", "REGISTRYHOOKS_DELIVERY_TIMEOUT"},
-		{"workers flag", []string{"--workers", "abc"}, "", "", "-workers"},
-		{"env bool", nil, "REGISTRYHOOKS_ALLOW_PRIVATE_TARGETS", "sure", "REGISTRYHOOKS_ALLOW_PRIVATE_TARGETS"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if tc.env != "" {
-				t.Setenv(tc.env, tc.val)
-			}
-			var stderr bytes.Buffer
-			code := run(append([]string{"serve", "--db", db, "--addr", "127.0.0.1:0"}, tc.args...), io.Discard, &stderr)
-			if code != 2 || !strings.Contains(stderr.String(), tc.want) {
-				t.Fatalf("exit %d, stderr %q; want 2 naming %s", code, stderr.String(), tc.want)
-			}
-		})
-	}
-	if _, err := os.Stat(db); !os.IsNotExist(err) {
-		t.Fatalf("a refused start created the database: %v", err)
-	}
-}

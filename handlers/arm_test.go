@@ -41,6 +41,7 @@ func mountARM(e *echo.Echo, h *Handler) {
 	arm.POST(rg+"/:registry/webhooks/:webhook/getCallbackConfig", h.ARMWebhookCallbackConfig)
 	arm.POST(rg+"/:registry/webhooks/:webhook/listEvents", h.ARMWebhookListEvents)
 	arm.GET(rg+"/:registry/webhooks/:webhook/listEvents", h.ARMWebhookListEvents)
+	arm.POST(rg+"/:registry/webhooks/:webhook/redeliver", h.ARMWebhookRedeliver)
 }
 
 const (

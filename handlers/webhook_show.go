@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -35,6 +36,7 @@ func (h *Handler) WebhookShow(c echo.Context) error {
 		Status: w.Status, Scope: w.Scope, Actions: strings.Join(w.Actions(), ", "), Location: w.Location,
 		ServiceURI: models.MaskURI(w.ServiceURI), Headers: maskedHeaders(w.Headers),
 		CreatedAt: fmtTime(w.CreatedAt), CreatedBy: w.CreatedBy, Events: ev,
+		FailedSince: h.Store.Now().UTC().Add(-24 * time.Hour).Format("2006-01-02T15:04:05"),
 	}
 	return render(c, http.StatusOK, views.Webhook(vm))
 }

@@ -262,7 +262,7 @@ func (s *Store) ensureSettings(ctx context.Context) error {
 // setting returns a setting's value, "" when unset.
 func (s *Store) setting(ctx context.Context, name string) (string, error) {
 	var v string
-	err := s.wsql.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
+	err := s.wsql.QueryRowContext(ctx, s.rebind(`SELECT value FROM settings WHERE name = ?`), name).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -333,17 +333,17 @@ func (s *Store) writeUnlock(ctx context.Context, reseal []sealedValue, newCheck 
 	defer func() { _ = tx.Rollback() }()
 	for _, v := range reseal {
 		// Table and column names come from sealedValues, never from input.
-		if _, err := tx.ExecContext(ctx, "UPDATE "+v.table+" SET "+v.column+" = ? WHERE id = ?", v.value, v.id); err != nil {
+		if _, err := tx.ExecContext(ctx, s.rebind("UPDATE "+v.table+" SET "+v.column+" = ? WHERE id = ?"), v.value, int64(v.id)); err != nil {
 			return fmt.Errorf("store: reseal %s: %w", v.what, err)
 		}
 	}
 	if newCheck {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)`, settingKeyCheck, c.Seal(keyCheckText)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO settings (name, value) VALUES (?, ?)`), settingKeyCheck, c.Seal(keyCheckText)); err != nil {
 			return fmt.Errorf("store: write key check: %w", err)
 		}
 	}
 	if salt != "" {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, settingKDFSalt, salt); err != nil {
+		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`), settingKDFSalt, salt); err != nil {
 			return fmt.Errorf("store: write key salt: %w", err)
 		}
 	}

@@ -21,6 +21,9 @@ func openUnlocked(t *testing.T, path string, src KeySource) (*Store, UnlockRepor
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	rep, err := s.UnlockSecrets(context.Background(), src)
+	if err != nil {
+		_ = s.Close() // as the server does: the file's lock goes with it
+	}
 	return s, rep, err
 }
 
@@ -125,9 +128,11 @@ func TestUnlockSecretsPassphrase(t *testing.T) {
 	}
 	_ = s.Close()
 
-	if _, _, err := openUnlocked(t, db, KeySource{Setting: pass}); err != nil {
+	s, _, err = openUnlocked(t, db, KeySource{Setting: pass})
+	if err != nil {
 		t.Fatalf("same passphrase: %v", err)
 	}
+	_ = s.Close()
 	_, _, err = openUnlocked(t, db, KeySource{Setting: "another passphrase"})
 	if !errors.Is(err, ErrWrongKey) || !strings.Contains(err.Error(), "REGISTRYHOOKS_SECRET_KEY") {
 		t.Fatalf("wrong passphrase: %v", err)

@@ -100,6 +100,8 @@ type WebhookVM struct {
 	CreatedAt  string
 	CreatedBy  string
 	Events     EventsVM
+	// FailedSince pre-fills the bulk redeliver form (UTC, datetime-local).
+	FailedSince string
 }
 
 // EventsVM is the webhook's events table, one page of deliveries.

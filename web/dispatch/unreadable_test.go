@@ -23,22 +23,17 @@ func TestUnreadableWebhookFailsAlone(t *testing.T) {
 	ours, _ := models.NewCipher(make([]byte, 32))
 	theirs, _ := models.NewCipher([]byte(strings.Repeat("x", 32)))
 	ctx := context.Background()
-	s, err := models.Open(path, models.Options{Cipher: ours, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if err := s.EnsureDefaultRegistry(ctx); err != nil {
-		t.Fatal(err)
-	}
-	reg, err := s.GetRegistry(ctx, models.DefaultRegistryName)
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv, got := receiver(t, http.StatusOK)
-	// The foreign webhook is written through a second store on the same
-	// file whose key differs, as a row copied from another database.
+	// The foreign webhook is written first, by a store whose key differs,
+	// as a row copied from another database would be.
 	other, err := models.Open(path, models.Options{Cipher: theirs, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.EnsureDefaultRegistry(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := other.GetRegistry(ctx, models.DefaultRegistryName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +43,14 @@ func TestUnreadableWebhookFailsAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = other.Close()
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := models.Open(path, models.Options{Cipher: ours, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
 	b := &testBundle{ctx: ctx, store: s, reg: reg, clk: clk}
 	good := b.webhook(t, "goodhook", srv.URL+"/good", nil)
 	b.d = New(s, Config{AllowPrivateTargets: true, MaxAttempts: 2}, slog.New(slog.NewTextHandler(io.Discard, nil)))
