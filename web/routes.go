@@ -47,7 +47,7 @@ func routes(e *echo.Echo, h *handlers.Handler) {
 	rg.POST("/:registry/webhooks/:webhook/getCallbackConfig", h.ARMWebhookCallbackConfig)
 	rg.POST("/:registry/webhooks/:webhook/listEvents", h.ARMWebhookListEvents)
 	rg.GET("/:registry/webhooks/:webhook/listEvents", h.ARMWebhookListEvents) // nextLink pages
-	rg.POST("/:registry/webhooks/:webhook/redeliver", h.ARMWebhookRedeliver) // extension: bulk redeliver
+	rg.POST("/:registry/webhooks/:webhook/redeliver", h.ARMWebhookRedeliver)  // extension: bulk redeliver
 
 	// Portal: sessions, CSRF on every state-changing request. Middleware is
 	// given per route (not with Group.Use) so unknown paths stay 404s.
