@@ -63,6 +63,8 @@ func runCommand(cmd string, o opts, c *client, stdout io.Writer) error {
 			return writeTable(stdout, []string{"ID", "ACTION", "IMAGE", "HTTP STATUS", "TIMESTAMP"}, eventRows(items))
 		}
 		return printJSON(stdout, mustArray(items))
+	case "redeliver":
+		return redeliver(o, c, hookPath, table, stdout)
 	case "get-config":
 		var raw json.RawMessage
 		if _, err := c.do(http.MethodPost, hookPath+"/getCallbackConfig", nil, &raw); err != nil {
