@@ -51,6 +51,9 @@ async function signIn(page: Page) {
 }
 
 test('bulk redeliver: failed events since a time are sent again, same payload and id', async ({ page }) => {
+  // Two failed attempts with back-off, then a redelivery: more steps than
+  // most tests, on a machine that may be busy.
+  test.setTimeout(90_000);
   const rcv = await startFlakyReceiver();
   try {
     await signIn(page);
