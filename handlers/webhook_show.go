@@ -38,6 +38,7 @@ func (h *Handler) WebhookShow(c echo.Context) error {
 		CreatedAt: fmtTime(w.CreatedAt), CreatedBy: w.CreatedBy, Events: ev,
 		FailedSince: h.Store.Now().UTC().Add(-24 * time.Hour).Format("2006-01-02T15:04:05"),
 	}
+	vm.Signing = signingVM(vm.Page, vm.BaseURL, w, "")
 	return render(c, http.StatusOK, views.Webhook(vm))
 }
 
@@ -67,7 +68,7 @@ func (h *Handler) WebhookCallback(c echo.Context) error {
 		return h.notFoundOr(c, err, "The webhook "+c.Param("webhook"))
 	}
 	h.audit(c, actor(c), "webhook.reveal", reg.Name+"/"+w.Name, "callback config")
-	return render(c, http.StatusOK, views.Callback(w.ServiceURI, sortedKV(w.Headers)))
+	return render(c, http.StatusOK, views.Callback(w.ServiceURI, sortedKV(w.Headers), w.SigningSecret))
 }
 
 // eventsVM builds one page (1-based) of a webhook's events table.

@@ -48,6 +48,14 @@ type Webhook struct {
 	CreatedBy  string `gorm:"size:64;not null;default:''"`
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+	// SigningSecret is the Standard Webhooks signing secret
+	// ("whsec_<base64>"), empty when the webhook does not sign; sealed at
+	// rest, decrypted by the store. PreviousSigningSecret is the one it
+	// replaced at SigningRotatedAt (unix ns): deliveries carry its signature
+	// too for SigningOverlap after a rotation.
+	SigningSecret         string `gorm:"column:signing_secret;not null;default:''"`
+	PreviousSigningSecret string `gorm:"column:previous_signing_secret;not null;default:''"`
+	SigningRotatedAt      int64  `gorm:"column:signing_rotated_at;not null;default:0"`
 	// Unreadable is set by the list queries on a webhook whose sealed
 	// secrets the key cannot open (ServiceURI and Headers are then empty),
 	// so one damaged row does not hide the others. Not a column.

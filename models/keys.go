@@ -107,9 +107,6 @@ type sealedValue struct {
 func (s *Store) UnlockSecrets(ctx context.Context, src KeySource) (UnlockReport, error) {
 	var rep UnlockReport
 	fail := func(err error) (UnlockReport, error) { return rep, &KeyError{Source: src.String(), Err: err} }
-	if err := s.ensureSettings(ctx); err != nil {
-		return rep, err
-	}
 	values, err := s.sealedValues(ctx)
 	if err != nil {
 		return rep, err
@@ -250,15 +247,6 @@ func createKeyFile(path string) ([]byte, error) {
 	return k, f.Close()
 }
 
-// ensureSettings creates the settings table (name/value pairs the server
-// keeps about itself) when it is missing.
-func (s *Store) ensureSettings(ctx context.Context) error {
-	if err := s.db.WithContext(ctx).Exec(`CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)`).Error; err != nil {
-		return fmt.Errorf("store: create settings: %w", err)
-	}
-	return nil
-}
-
 // setting returns a setting's value, "" when unset.
 func (s *Store) setting(ctx context.Context, name string) (string, error) {
 	var v string
@@ -275,15 +263,15 @@ func (s *Store) setting(ctx context.Context, name string) (string, error) {
 // sealedValues reads every sealed column value.
 func (s *Store) sealedValues(ctx context.Context) ([]sealedValue, error) {
 	var out []sealedValue
-	rows, err := s.wsql.QueryContext(ctx, `SELECT w.id, r.name || '/' || w.name, w.service_uri, w.custom_headers
-		FROM webhooks w JOIN registries r ON r.id = w.registry_id`)
+	rows, err := s.wsql.QueryContext(ctx, `SELECT w.id, r.name || '/' || w.name, w.service_uri, w.custom_headers,
+		w.signing_secret, w.previous_signing_secret FROM webhooks w JOIN registries r ON r.id = w.registry_id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: read sealed secrets: %w", err)
 	}
 	for rows.Next() {
 		var id uint
-		var name, uri, hdr string
-		if err := rows.Scan(&id, &name, &uri, &hdr); err != nil {
+		var name, uri, hdr, sig, prev string
+		if err := rows.Scan(&id, &name, &uri, &hdr, &sig, &prev); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: read sealed secrets: %w", err)
 		}
@@ -292,6 +280,12 @@ func (s *Store) sealedValues(ctx context.Context) ([]sealedValue, error) {
 		}
 		if isSealed(hdr) {
 			out = append(out, sealedValue{"webhooks", "custom_headers", "webhook " + name + " custom headers", id, hdr})
+		}
+		if isSealed(sig) {
+			out = append(out, sealedValue{"webhooks", "signing_secret", "webhook " + name + " signing secret", id, sig})
+		}
+		if isSealed(prev) {
+			out = append(out, sealedValue{"webhooks", "previous_signing_secret", "webhook " + name + " previous signing secret", id, prev})
 		}
 	}
 	if err := rows.Close(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -228,8 +229,14 @@ func TestMigrationPostgresConcurrent(t *testing.T) {
 	if err := db.QueryRow("SELECT count(*), MAX(version_id) FROM goose_db_version WHERE version_id > 0").Scan(&n, &top); err != nil {
 		t.Fatal(err)
 	}
-	if n != want || top != want {
-		t.Fatalf("goose_db_version: %d rows up to %d, want each of 1..%d once", n, top, want)
+	// Versions come in ranges per owner (migrations/README.md), so they
+	// may have gaps: one row per embedded file, the last being want.
+	files, err := fs.ReadDir(migrationFiles, "migrations/"+enginePostgres)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(len(files)) || top != want {
+		t.Fatalf("goose_db_version: %d rows up to %d, want each of the %d migrations once, up to %d", n, top, len(files), want)
 	}
 	if pending, err := migrationsPending(ctx, db, enginePostgres); err != nil || pending {
 		t.Fatalf("pending = %v, %v", pending, err)

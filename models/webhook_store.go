@@ -110,6 +110,11 @@ func (s *Store) open(w *Webhook) error {
 		return fmt.Errorf("store: webhook %q service URI: %w", w.Name, err)
 	}
 	w.ServiceURI = uri
+	for _, f := range []*string{&w.SigningSecret, &w.PreviousSigningSecret} {
+		if *f, err = s.cipher.Open(*f); err != nil {
+			return fmt.Errorf("store: webhook %q signing secret: %w", w.Name, err)
+		}
+	}
 	w.Headers = map[string]string{}
 	if w.HeadersSealed != "" {
 		plain, err := s.cipher.Open(w.HeadersSealed)
@@ -129,6 +134,7 @@ func (s *Store) openListed(w *Webhook) error {
 	err := s.open(w)
 	if errors.Is(err, ErrSealed) {
 		w.ServiceURI, w.Headers, w.Unreadable = "", map[string]string{}, true
+		w.SigningSecret, w.PreviousSigningSecret = "", ""
 		return nil
 	}
 	return err
@@ -227,6 +233,7 @@ func (s *Store) GetWebhook(ctx context.Context, reg *Registry, name string) (*We
 	if err := s.open(&w); err != nil {
 		if errors.Is(err, ErrSealed) {
 			w.ServiceURI, w.Headers, w.Unreadable = "", map[string]string{}, true
+			w.SigningSecret, w.PreviousSigningSecret = "", ""
 			return &w, err
 		}
 		return nil, err
@@ -245,6 +252,7 @@ func (s *Store) GetWebhookByID(ctx context.Context, id uint) (*Webhook, error) {
 	if err := s.open(&w); err != nil {
 		if errors.Is(err, ErrSealed) {
 			w.ServiceURI, w.Headers, w.Unreadable = "", map[string]string{}, true
+			w.SigningSecret, w.PreviousSigningSecret = "", ""
 			return &w, err
 		}
 		return nil, err

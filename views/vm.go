@@ -102,6 +102,8 @@ type WebhookVM struct {
 	Events     EventsVM
 	// FailedSince pre-fills the bulk redeliver form (UTC, datetime-local).
 	FailedSince string
+	// Signing is the signing secret property.
+	Signing SigningSecretVM
 }
 
 // EventsVM is the webhook's events table, one page of deliveries.

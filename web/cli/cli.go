@@ -43,6 +43,7 @@ Commands:
   ping         Send a ping event.       -r -n
   list-events  List recent events.      -r -n
   get-config   Show service URI and custom headers.  -r -n
+  regenerate-secret  New Standard Webhooks signing secret (the old one signs 24 h more).  -r -n
   redeliver    Send finished events again (same payload and id).  -r -n (--event-id ID [ID ...] | --failed-since TIME)
 
 Flags:
@@ -161,7 +162,7 @@ func isFlag(s string) bool {
 	return !(s[1] >= '0' && s[1] <= '9')
 }
 
-var commands = []string{"create", "update", "delete", "list", "show", "ping", "list-events", "get-config", "redeliver"}
+var commands = []string{"create", "update", "delete", "list", "show", "ping", "list-events", "get-config", "redeliver", "regenerate-secret"}
 
 // Main runs `registryhooks webhook <args>` and returns the exit code. The
 // server and token default to REGISTRYHOOKS_SERVER and

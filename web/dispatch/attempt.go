@@ -50,6 +50,10 @@ type target struct {
 	headers map[string]string
 	// shownURI is what the attempt record keeps of uri (models.MaskURI).
 	shownURI string
+	// signing signs the deliveries (Standard Webhooks); eventID is set per
+	// job, for the webhook-id header.
+	signing signing
+	eventID string
 	// unreadable, when set, says why the webhook's secrets cannot be
 	// opened; the attempt records it and sends nothing.
 	unreadable string
@@ -96,6 +100,7 @@ func (d *Dispatcher) attempt(ctx context.Context, t target, payload []byte) mode
 			shown[ck] = models.Mask
 		}
 	}
+	t.signing.sign(req, shown, t.eventID, payload, start)
 	shown["Content-Length"] = strconv.Itoa(len(payload))
 	rec.RequestHeaders = encodeHeaders(shown)
 
