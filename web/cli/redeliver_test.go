@@ -70,3 +70,28 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// regenerate-secret prints a new whsec_ secret; get-config shows it.
+func TestRegenerateSecretCommand(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	if code, _, errOut := b.run("create", "-r", "myregistry", "-n", "signhook1", "--uri", b.receiver+"/hook", "--actions", "push"); code != 0 {
+		t.Fatalf("create: %d %s", code, errOut)
+	}
+	code, out, errOut := b.run("regenerate-secret", "-r", "myregistry", "-n", "signhook1")
+	var got struct {
+		SigningSecret string `json:"signingSecret"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &got) != nil || !strings.HasPrefix(got.SigningSecret, "whsec_") {
+		t.Fatalf("regenerate-secret: %d %q %q", code, out, errOut)
+	}
+	if code, out, _ := b.run("get-config", "-r", "myregistry", "-n", "signhook1"); code != 0 || !strings.Contains(out, got.SigningSecret) {
+		t.Fatalf("get-config: %d %q", code, out)
+	}
+	if code, out, _ := b.run("regenerate-secret", "-r", "myregistry", "-n", "signhook1", "-o", "table"); code != 0 || !strings.HasPrefix(out, "SIGNING SECRET\n") || strings.Contains(out, got.SigningSecret) {
+		t.Fatalf("regenerate-secret -o table: %d %q", code, out)
+	}
+	if code, _, errOut := b.run("regenerate-secret", "-r", "myregistry", "-n", "nosuchhook"); code != 1 || !strings.Contains(errOut, "ResourceNotFound") {
+		t.Fatalf("unknown webhook: %d %q", code, errOut)
+	}
+}
