@@ -343,6 +343,12 @@ func (h *Handler) armWebhook(c echo.Context) (*models.Registry, *models.Webhook,
 	if errors.Is(err, models.ErrNotFound) {
 		return r, nil, armNotFound(c.Param("rg"), r.Name+"/webhooks/"+name)
 	}
+	if errors.Is(err, models.ErrSealed) {
+		h.Log.Error("arm: a webhook's secrets cannot be opened", "webhook", name, "err", err)
+		// w is the unreadable webhook: Delete may still remove it.
+		return r, w, armErr(http.StatusInternalServerError, ARMCodeInternal,
+			"The webhook '%s' has secrets the server's key cannot decrypt (a damaged row, or a different key). Delete it and create it again, or restart the server with the key it was sealed with.", name)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -41,6 +41,8 @@ func mountARM(e *echo.Echo, h *Handler) {
 	arm.POST(rg+"/:registry/webhooks/:webhook/getCallbackConfig", h.ARMWebhookCallbackConfig)
 	arm.POST(rg+"/:registry/webhooks/:webhook/listEvents", h.ARMWebhookListEvents)
 	arm.GET(rg+"/:registry/webhooks/:webhook/listEvents", h.ARMWebhookListEvents)
+	arm.POST(rg+"/:registry/webhooks/:webhook/redeliver", h.ARMWebhookRedeliver)
+	arm.POST(rg+"/:registry/webhooks/:webhook/regenerateSigningSecret", h.ARMWebhookRegenerateSigningSecret)
 }
 
 const (

@@ -30,6 +30,8 @@ func (h *Handler) ARMWebhookPing(c echo.Context) error {
 type armCallbackConfig struct {
 	ServiceURI    string            `json:"serviceUri"`
 	CustomHeaders map[string]string `json:"customHeaders"`
+	// SigningSecret is present while the webhook signs its deliveries.
+	SigningSecret string `json:"signingSecret,omitempty"`
 }
 
 // ARMWebhookCallbackConfig is Webhooks_GetCallbackConfig.
@@ -42,7 +44,7 @@ func (h *Handler) ARMWebhookCallbackConfig(c echo.Context) error {
 	if hdr == nil {
 		hdr = map[string]string{}
 	}
-	return c.JSON(http.StatusOK, armCallbackConfig{ServiceURI: w.ServiceURI, CustomHeaders: hdr})
+	return c.JSON(http.StatusOK, armCallbackConfig{ServiceURI: w.ServiceURI, CustomHeaders: hdr, SigningSecret: w.SigningSecret})
 }
 
 type armEventList struct {

@@ -49,7 +49,8 @@ func (h *Handler) webhook(c echo.Context) (*models.Registry, *models.Webhook, er
 	}
 	w, err := h.Store.GetWebhook(c.Request().Context(), reg, c.Param("webhook"))
 	if err != nil {
-		return nil, nil, err
+		// With ErrSealed, w is the unreadable webhook (Delete needs it).
+		return reg, w, err
 	}
 	return reg, w, nil
 }

@@ -90,6 +90,10 @@ func (h *Handler) notFoundOr(c echo.Context, err error, what string) error {
 	if errors.Is(err, models.ErrNotFound) {
 		return h.errorPage(c, http.StatusNotFound, "Not found", what+" does not exist (or was deleted).")
 	}
+	if errors.Is(err, models.ErrSealed) {
+		h.Log.Error("a webhook's secrets cannot be opened", "path", c.Request().URL.Path, "err", err)
+		return h.errorPage(c, http.StatusInternalServerError, "Cannot decrypt", what+" has secrets the server's key cannot decrypt (a damaged row, or a different key). Delete it and create it again, or restart with the key it was sealed with.")
+	}
 	return err
 }
 

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -35,12 +36,14 @@ func (h *Handler) WebhookShow(c echo.Context) error {
 		Status: w.Status, Scope: w.Scope, Actions: strings.Join(w.Actions(), ", "), Location: w.Location,
 		ServiceURI: models.MaskURI(w.ServiceURI), Headers: maskedHeaders(w.Headers),
 		CreatedAt: fmtTime(w.CreatedAt), CreatedBy: w.CreatedBy, Events: ev, AutoDisabled: autoDisabledVM(w),
+		FailedSince: h.Store.Now().UTC().Add(-24 * time.Hour).Format("2006-01-02T15:04:05"),
 	}
 	if vm.AutoDisabled.Since != "" {
 		if vm.AutoDisabled.Held, err = h.Store.HeldDeliveries(c.Request().Context(), w.ID); err != nil {
 			return err
 		}
 	}
+	vm.Signing = signingVM(vm.Page, vm.BaseURL, w, "")
 	return render(c, http.StatusOK, views.Webhook(vm))
 }
 
@@ -70,7 +73,7 @@ func (h *Handler) WebhookCallback(c echo.Context) error {
 		return h.notFoundOr(c, err, "The webhook "+c.Param("webhook"))
 	}
 	h.audit(c, actor(c), "webhook.reveal", reg.Name+"/"+w.Name, "callback config")
-	return render(c, http.StatusOK, views.Callback(w.ServiceURI, sortedKV(w.Headers)))
+	return render(c, http.StatusOK, views.Callback(w.ServiceURI, sortedKV(w.Headers), w.SigningSecret))
 }
 
 // eventsVM builds one page (1-based) of a webhook's events table.

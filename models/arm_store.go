@@ -98,7 +98,7 @@ func (s *Store) ListWebhooksAfter(ctx context.Context, reg *Registry, after stri
 		return nil, fmt.Errorf("store: list webhooks of %q after %q: %w", reg.Name, after, err)
 	}
 	for i := range out {
-		if err := s.open(&out[i]); err != nil {
+		if err := s.openListed(&out[i]); err != nil {
 			return nil, err
 		}
 	}

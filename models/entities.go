@@ -57,6 +57,18 @@ type Webhook struct {
 	// did not. Enabling the webhook clears it and AutoDisabledReason.
 	AutoDisabledAt     int64  `gorm:"not null;default:0"`
 	AutoDisabledReason string `gorm:"not null;default:''"`
+	// SigningSecret is the Standard Webhooks signing secret
+	// ("whsec_<base64>"), empty when the webhook does not sign; sealed at
+	// rest, decrypted by the store. PreviousSigningSecret is the one it
+	// replaced at SigningRotatedAt (unix ns): deliveries carry its signature
+	// too for SigningOverlap after a rotation.
+	SigningSecret         string `gorm:"column:signing_secret;not null;default:''"`
+	PreviousSigningSecret string `gorm:"column:previous_signing_secret;not null;default:''"`
+	SigningRotatedAt      int64  `gorm:"column:signing_rotated_at;not null;default:0"`
+	// Unreadable is set by the list queries on a webhook whose sealed
+	// secrets the key cannot open (ServiceURI and Headers are then empty),
+	// so one damaged row does not hide the others. Not a column.
+	Unreadable bool `gorm:"-"`
 
 	Registry *Registry `gorm:"constraint:OnDelete:CASCADE"`
 }

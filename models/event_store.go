@@ -355,16 +355,17 @@ func (s *Store) ListWebhookAttempts(ctx context.Context, webhookID uint, offset,
 
 // Redeliver queues a new delivery of a past delivery's event to the same
 // webhook, due now: the "play it again" ACR lacks. The payload, and so the
-// event id receivers deduplicate by, is the original one.
-func (s *Store) Redeliver(ctx context.Context, webhookID, deliveryID uint) (*Delivery, error) {
+// event id receivers deduplicate by, is the original one. While a delivery
+// of that event to the webhook is still pending or in flight it refuses
+// with ErrDeliveryOpen: a second one would only send the event twice.
+// It returns the event's id.
+func (s *Store) Redeliver(ctx context.Context, webhookID, deliveryID uint) (string, error) {
 	var orig Delivery
 	if err := s.db.WithContext(ctx).Where("webhook_id = ?", webhookID).Take(&orig, deliveryID).Error; err != nil {
-		return nil, notFound(err, fmt.Sprintf("redeliver delivery %d", deliveryID))
+		return "", notFound(err, fmt.Sprintf("redeliver delivery %d", deliveryID))
 	}
-	now := s.now().UnixNano()
-	d := &Delivery{EventSeq: orig.EventSeq, EventID: orig.EventID, WebhookID: webhookID, AvailableAt: now, CreatedAt: now, UpdatedAt: now}
-	if err := s.db.WithContext(ctx).Create(d).Error; err != nil {
-		return nil, fmt.Errorf("store: redeliver delivery %d: %w", deliveryID, err)
+	if _, err := s.RedeliverEvents(ctx, webhookID, []string{orig.EventID}); err != nil {
+		return "", err
 	}
-	return d, nil
+	return orig.EventID, nil
 }

@@ -4,13 +4,9 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -20,6 +16,9 @@ import (
 type Cipher struct {
 	aead cipher.AEAD
 }
+
+// sealedPrefix marks a sealed value.
+const sealedPrefix = "v1:"
 
 // NewCipher builds a Cipher from a 32-byte key.
 func NewCipher(key []byte) (*Cipher, error) {
@@ -37,39 +36,6 @@ func NewCipher(key []byte) (*Cipher, error) {
 	return &Cipher{aead: aead}, nil
 }
 
-// LoadOrCreateKey returns the key in setting (64 hex characters, or any
-// passphrase, which is hashed to 32 bytes) or, when setting is empty, the key
-// in file path, creating that file with a random key (mode 0600) on first use.
-func LoadOrCreateKey(setting, path string) ([]byte, error) {
-	if setting != "" {
-		if b, err := hex.DecodeString(setting); err == nil && len(b) == 32 {
-			return b, nil
-		}
-		sum := sha256.Sum256([]byte(setting))
-		return sum[:], nil
-	}
-	if b, err := os.ReadFile(path); err == nil {
-		k, err := hex.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil || len(k) != 32 {
-			return nil, fmt.Errorf("secret: key file %s is not 64 hex characters", path)
-		}
-		return k, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("secret: read key file: %w", err)
-	}
-	k := make([]byte, 32)
-	if _, err := rand.Read(k); err != nil {
-		return nil, fmt.Errorf("secret: %w", err)
-	}
-	if dir := filepath.Dir(path); dir != "" {
-		_ = os.MkdirAll(dir, 0o700)
-	}
-	if err := os.WriteFile(path, []byte(hex.EncodeToString(k)+"\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("secret: write key file: %w", err)
-	}
-	return k, nil
-}
-
 // Seal encrypts s. The empty string stays empty.
 func (c *Cipher) Seal(s string) string {
 	if s == "" || c == nil {
@@ -78,7 +44,7 @@ func (c *Cipher) Seal(s string) string {
 	nonce := make([]byte, c.aead.NonceSize())
 	_, _ = rand.Read(nonce)
 	out := c.aead.Seal(nonce, nonce, []byte(s), nil)
-	return "v1:" + base64.RawStdEncoding.EncodeToString(out)
+	return sealedPrefix + base64.RawStdEncoding.EncodeToString(out)
 }
 
 // ErrSealed is returned when a sealed value cannot be opened (wrong key or
@@ -88,10 +54,10 @@ var ErrSealed = errors.New("secret: cannot decrypt value (wrong key?)")
 // Open decrypts a value made by Seal; a value without the "v1:" prefix is
 // returned as it is.
 func (c *Cipher) Open(s string) (string, error) {
-	if !strings.HasPrefix(s, "v1:") || c == nil {
+	if !strings.HasPrefix(s, sealedPrefix) || c == nil {
 		return s, nil
 	}
-	raw, err := base64.RawStdEncoding.DecodeString(s[3:])
+	raw, err := base64.RawStdEncoding.DecodeString(s[len(sealedPrefix):])
 	ns := c.aead.NonceSize()
 	if err != nil || len(raw) < ns {
 		return "", ErrSealed

@@ -110,6 +110,11 @@ func (s *Store) open(w *Webhook) error {
 		return fmt.Errorf("store: webhook %q service URI: %w", w.Name, err)
 	}
 	w.ServiceURI = uri
+	for _, f := range []*string{&w.SigningSecret, &w.PreviousSigningSecret} {
+		if *f, err = s.cipher.Open(*f); err != nil {
+			return fmt.Errorf("store: webhook %q signing secret: %w", w.Name, err)
+		}
+	}
 	w.Headers = map[string]string{}
 	if w.HeadersSealed != "" {
 		plain, err := s.cipher.Open(w.HeadersSealed)
@@ -121,6 +126,18 @@ func (s *Store) open(w *Webhook) error {
 		}
 	}
 	return nil
+}
+
+// openListed is open for list queries: a webhook whose secrets cannot be
+// opened is kept, marked Unreadable, with its secrets left empty.
+func (s *Store) openListed(w *Webhook) error {
+	err := s.open(w)
+	if errors.Is(err, ErrSealed) {
+		w.ServiceURI, w.Headers, w.Unreadable = "", map[string]string{}, true
+		w.SigningSecret, w.PreviousSigningSecret = "", ""
+		return nil
+	}
+	return err
 }
 
 // CreateWebhook stores a webhook whose input has passed Validate. The name's
@@ -234,24 +251,38 @@ func (s *Store) SetWebhookStatus(ctx context.Context, w *Webhook, status string)
 
 // GetWebhook finds a webhook of a registry by name (ignoring case), with its
 // secrets decrypted.
+// When they cannot be opened, the error wraps ErrSealed and the webhook
+// is returned as well, marked Unreadable, so it can still be deleted.
 func (s *Store) GetWebhook(ctx context.Context, reg *Registry, name string) (*Webhook, error) {
 	var w Webhook
 	if err := s.db.WithContext(ctx).Where("registry_id = ? AND name = ? COLLATE NOCASE", reg.ID, name).Take(&w).Error; err != nil {
 		return nil, notFound(err, fmt.Sprintf("get webhook %q", name))
 	}
 	if err := s.open(&w); err != nil {
+		if errors.Is(err, ErrSealed) {
+			w.ServiceURI, w.Headers, w.Unreadable = "", map[string]string{}, true
+			w.SigningSecret, w.PreviousSigningSecret = "", ""
+			return &w, err
+		}
 		return nil, err
 	}
 	return &w, nil
 }
 
 // GetWebhookByID finds a webhook by id, with its secrets decrypted.
+// When they cannot be opened, the error wraps ErrSealed and the webhook
+// is returned as well, marked Unreadable, so it can still be deleted.
 func (s *Store) GetWebhookByID(ctx context.Context, id uint) (*Webhook, error) {
 	var w Webhook
 	if err := s.db.WithContext(ctx).Take(&w, id).Error; err != nil {
 		return nil, notFound(err, fmt.Sprintf("get webhook %d", id))
 	}
 	if err := s.open(&w); err != nil {
+		if errors.Is(err, ErrSealed) {
+			w.ServiceURI, w.Headers, w.Unreadable = "", map[string]string{}, true
+			w.SigningSecret, w.PreviousSigningSecret = "", ""
+			return &w, err
+		}
 		return nil, err
 	}
 	return &w, nil
@@ -269,7 +300,7 @@ func (s *Store) ListWebhooks(ctx context.Context, reg *Registry, offset, limit i
 		return nil, fmt.Errorf("store: list webhooks of %q: %w", reg.Name, err)
 	}
 	for i := range out {
-		if err := s.open(&out[i]); err != nil {
+		if err := s.openListed(&out[i]); err != nil {
 			return nil, err
 		}
 	}

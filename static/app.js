@@ -29,7 +29,14 @@
     if (inflight === 0) document.body.classList.remove("htmx-request-any");
   });
   document.addEventListener("htmx:responseError", function (e) {
-    toast("Request failed: " + e.detail.xhr.status + " " + (e.detail.xhr.statusText || ""), true);
+    var xhr = e.detail.xhr;
+    var ct = xhr.getResponseHeader("Content-Type") || "";
+    // The server's own short message (a refusal it explains) beats the status line.
+    if (ct.indexOf("text/plain") === 0 && xhr.responseText && xhr.responseText.length < 400) {
+      toast(xhr.responseText, true);
+      return;
+    }
+    toast("Request failed: " + xhr.status + " " + (xhr.statusText || ""), true);
   });
   document.addEventListener("htmx:sendError", function () { toast("The server cannot be reached.", true); });
 

@@ -104,6 +104,10 @@ type WebhookVM struct {
 	Events     EventsVM
 	// AutoDisabled is set when the system disabled the webhook.
 	AutoDisabled AutoDisabledVM
+	// FailedSince pre-fills the bulk redeliver form (UTC, datetime-local).
+	FailedSince string
+	// Signing is the signing secret property.
+	Signing SigningSecretVM
 }
 
 // EventsVM is the webhook's events table, one page of deliveries.

@@ -85,21 +85,43 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 		}
 		return def
 	}
+	// A set but unreadable variable is an error naming it, never a quiet
+	// fall back to the default (even when a flag overrides it).
+	var envErrs []error
 	envBool := func(name string) bool {
-		b, _ := strconv.ParseBool(getenv(name))
+		v := getenv(name)
+		if v == "" {
+			return false
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q is not a boolean (use true or false)", name, v))
+		}
 		return b
 	}
 	envDur := func(name string, def time.Duration) time.Duration {
-		if d, err := time.ParseDuration(getenv(name)); err == nil {
-			return d
+		v := getenv(name)
+		if v == "" {
+			return def
 		}
-		return def
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q is not a duration (write it with a unit, such as 5s, 10m or 72h)", name, v))
+			return def
+		}
+		return d
 	}
 	envInt := func(name string, def int) int {
-		if n, err := strconv.Atoi(getenv(name)); err == nil {
-			return n
+		v := getenv(name)
+		if v == "" {
+			return def
 		}
-		return def
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q is not a whole number", name, v))
+			return def
+		}
+		return n
 	}
 	fs := flag.NewFlagSet("registryhooks serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -125,6 +147,9 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.StringVar(&c.PublicURL, "public-url", env("REGISTRYHOOKS_PUBLIC_URL", ""), "public URL used in links the server builds; default: from the request (REGISTRYHOOKS_PUBLIC_URL)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if len(envErrs) > 0 {
+		return c, fmt.Errorf("config: %w", errors.Join(envErrs...))
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
@@ -225,13 +250,13 @@ func (c *Config) validate() error {
 		errs = append(errs, errors.New("--tls-cert and --tls-key must be given together"))
 	}
 	if c.SessionTTL < time.Minute {
-		errs = append(errs, errors.New("--session-ttl must be at least 1m"))
+		errs = append(errs, errors.New("--session-ttl (REGISTRYHOOKS_SESSION_TTL) must be at least 1m"))
 	}
 	if c.Dispatch.Timeout <= 0 || c.Dispatch.Timeout > 5*time.Minute {
-		errs = append(errs, errors.New("--delivery-timeout must be between 1ms and 5m"))
+		errs = append(errs, errors.New("--delivery-timeout (REGISTRYHOOKS_DELIVERY_TIMEOUT) must be between 1ms and 5m"))
 	}
 	if c.Dispatch.MaxAttempts < 0 || c.Dispatch.MaxAttempts > 100 {
-		errs = append(errs, errors.New("--max-attempts must be between 1 and 100 (0: one more than --retry-schedule has waits)"))
+		errs = append(errs, errors.New("--max-attempts (REGISTRYHOOKS_MAX_ATTEMPTS) must be between 1 and 100 (0: one more than --retry-schedule has waits)"))
 	}
 	if sched, err := dispatch.ParseRetrySchedule(c.RetrySchedule); err != nil {
 		errs = append(errs, fmt.Errorf("--retry-schedule: %w", err))
@@ -247,13 +272,13 @@ func (c *Config) validate() error {
 		c.LoginServer = ls
 	}
 	if c.Dispatch.Workers < 1 || c.Dispatch.PerEndpoint < 1 {
-		errs = append(errs, errors.New("--workers and --per-endpoint must be at least 1"))
+		errs = append(errs, errors.New("--workers (REGISTRYHOOKS_WORKERS) and --per-endpoint (REGISTRYHOOKS_PER_ENDPOINT) must be at least 1"))
 	}
 	if c.AutoDisableAfter < 0 {
 		errs = append(errs, errors.New("--auto-disable-after must be 0 (never) or positive"))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
-		errs = append(errs, errors.New("--log-format must be text or json"))
+		errs = append(errs, errors.New("--log-format (REGISTRYHOOKS_LOG_FORMAT) must be text or json"))
 	}
 	if strings.HasPrefix(c.DB, "postgres") {
 		errs = append(errs, errors.New("--db: postgres is not supported yet; give a SQLite file path"))

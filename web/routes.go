@@ -48,7 +48,9 @@ func routes(e *echo.Echo, h *handlers.Handler) {
 	rg.POST("/:registry/webhooks/:webhook/ping", h.ARMWebhookPing)
 	rg.POST("/:registry/webhooks/:webhook/getCallbackConfig", h.ARMWebhookCallbackConfig, h.NoStore())
 	rg.POST("/:registry/webhooks/:webhook/listEvents", h.ARMWebhookListEvents)
-	rg.GET("/:registry/webhooks/:webhook/listEvents", h.ARMWebhookListEvents) // nextLink pages
+	rg.GET("/:registry/webhooks/:webhook/listEvents", h.ARMWebhookListEvents)                            // nextLink pages
+	rg.POST("/:registry/webhooks/:webhook/redeliver", h.ARMWebhookRedeliver)                             // extension: bulk redeliver
+	rg.POST("/:registry/webhooks/:webhook/regenerateSigningSecret", h.ARMWebhookRegenerateSigningSecret) // extension
 
 	// Portal: sessions, CSRF on every state-changing request. Middleware is
 	// given per route (not with Group.Use) so unknown paths stay 404s.
@@ -86,6 +88,8 @@ func routes(e *echo.Echo, h *handlers.Handler) {
 	e.POST("/registries/:registry/webhooks/:webhook/status", h.WebhookStatus, contrib...)
 	e.POST("/registries/:registry/webhooks/:webhook/ping", h.WebhookPing, contrib...)
 	e.POST("/registries/:registry/webhooks/:webhook/events/:delivery/redeliver", h.WebhookRedeliver, contrib...)
+	e.POST("/registries/:registry/webhooks/:webhook/redeliver", h.WebhookRedeliverFailed, contrib...)
+	e.POST("/registries/:registry/webhooks/:webhook/signing-secret", h.WebhookRegenerateSigningSecret, contrib...)
 	e.POST("/registries/:registry/webhooks/:webhook/delete", h.WebhookDelete, contrib...)
 
 	// Admins manage registries, API tokens, users; read the audit trail.

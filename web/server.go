@@ -39,18 +39,16 @@ type Server struct {
 // New opens the database (creating and migrating it), makes sure the admin
 // account and the default registry exist, and builds the HTTP handler.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
-	key, err := models.LoadOrCreateKey(cfg.SecretKey, cfg.KeyFile)
+	store, err := models.Open(cfg.DB, models.Options{Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
-	ciph, err := models.NewCipher(key)
+	rep, err := store.UnlockSecrets(ctx, models.KeySource{Setting: cfg.SecretKey, File: cfg.KeyFile})
 	if err != nil {
+		_ = store.Close()
 		return nil, fmt.Errorf("web: %w", err)
 	}
-	store, err := models.Open(cfg.DB, models.Options{Cipher: ciph, Log: log})
-	if err != nil {
-		return nil, fmt.Errorf("web: %w", err)
-	}
+	logUnlock(log, rep, cfg.KeyFile)
 	if err := store.EnsureDefaultRegistryWith(ctx, cfg.LoginServer); err != nil {
 		_ = store.Close()
 		return nil, fmt.Errorf("web: %w", err)
@@ -100,6 +98,19 @@ func Migrate(db string, log *slog.Logger) error {
 		return fmt.Errorf("web: %w", err)
 	}
 	return s.Close()
+}
+
+// logUnlock reports what checking the key against the database found.
+func logUnlock(log *slog.Logger, rep models.UnlockReport, keyFile string) {
+	if rep.CreatedKeyFile {
+		log.Info("created a new key for secrets at rest; back it up with the database", "key_file", keyFile)
+	}
+	if rep.Resealed > 0 {
+		log.Info("sealed secrets again with the key derived by scrypt", "secrets", rep.Resealed)
+	}
+	for _, what := range rep.Unreadable {
+		log.Error("a sealed secret cannot be opened with this key; its webhook fails until it is saved again", "secret", what)
+	}
 }
 
 // Handler returns the HTTP handler (for tests).

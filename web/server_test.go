@@ -1047,6 +1047,13 @@ func TestWebhookRedeliver(t *testing.T) {
 		t.Fatalf("after redeliver: %+v (%d), %v", rows, total, err)
 	}
 	wantBody(t, r, "Pending")
+	// Again while that redelivery is pending: refused, with the reason.
+	r = c.do("POST", detail+"/redeliver", url.Values{}, htmx)
+	wantCode(t, r, http.StatusConflict)
+	wantBody(t, r, "still being delivered")
+	if _, total, _ := b.store.ListDeliveries(b.ctx, w.ID, 0, 10); total != 2 {
+		t.Fatalf("a refused redeliver queued one: %d deliveries", total)
+	}
 	entries, _, _ := b.store.ListAudit(b.ctx, 0, 5)
 	if len(entries) == 0 || entries[0].Action != "webhook.redeliver" {
 		t.Fatalf("audit %+v", entries)

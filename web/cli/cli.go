@@ -43,6 +43,8 @@ Commands:
   ping         Send a ping event.       -r -n
   list-events  List recent events.      -r -n
   get-config   Show service URI and custom headers.  -r -n
+  regenerate-secret  New Standard Webhooks signing secret (the old one signs 24 h more).  -r -n
+  redeliver    Send finished events again (same payload and id).  -r -n (--event-id ID [ID ...] | --failed-since TIME)
 
 Flags:
   -r, --registry NAME        registry name (required)
@@ -54,6 +56,9 @@ Flags:
       --status STATUS        enabled (default) or disabled
   -l, --location LOC         default: the registry's location
       --tags K=V [K=V ...]   tags; {} clears them
+      --event-id ID [ID ...] redeliver: these events (space-separated; repeatable)
+      --failed-since TIME    redeliver: every event whose latest delivery failed since TIME
+                             (RFC 3339, such as 2026-05-01T14:30:00Z, or a duration ago, such as 2h)
   -g, --resource-group RG    default: looked up from the registry name
       --subscription ID      default ` + DefaultSubscription + `
       --server URL           env REGISTRYHOOKS_SERVER, default ` + DefaultServer + `
@@ -77,6 +82,7 @@ var flagSpecs = []flagSpec{
 	{"status", "", false}, {"location", "l", false}, {"tags", "", true},
 	{"resource-group", "g", false}, {"subscription", "", false},
 	{"server", "", false}, {"token", "", false}, {"output", "o", false},
+	{"event-id", "", true}, {"failed-since", "", false},
 }
 
 // opts are the parsed flags. set says which flags were given, so update
@@ -156,7 +162,7 @@ func isFlag(s string) bool {
 	return !(s[1] >= '0' && s[1] <= '9')
 }
 
-var commands = []string{"create", "update", "delete", "list", "show", "ping", "list-events", "get-config"}
+var commands = []string{"create", "update", "delete", "list", "show", "ping", "list-events", "get-config", "redeliver", "regenerate-secret"}
 
 // Main runs `registryhooks webhook <args>` and returns the exit code. The
 // server and token default to REGISTRYHOOKS_SERVER and
@@ -230,6 +236,14 @@ func checkFlags(cmd string, o opts) error {
 		allowed = append(allowed, "uri", "actions", "headers", "scope", "status", "location", "tags")
 	case "update":
 		allowed = append(allowed, "uri", "actions", "headers", "scope", "status", "tags")
+	case "redeliver":
+		allowed = append(allowed, "event-id", "failed-since")
+		if o.has("event-id") == o.has("failed-since") {
+			return usagef("redeliver needs exactly one of --event-id and --failed-since")
+		}
+		if o.has("event-id") && len(o.values["event-id"]) == 0 {
+			return usagef("argument --event-id: expected at least one argument")
+		}
 	}
 	for name := range o.values {
 		if !slices.Contains(allowed, name) {

@@ -63,6 +63,21 @@ func runCommand(cmd string, o opts, c *client, stdout io.Writer) error {
 			return writeTable(stdout, []string{"ID", "ACTION", "IMAGE", "HTTP STATUS", "TIMESTAMP"}, eventRows(items))
 		}
 		return printJSON(stdout, mustArray(items))
+	case "redeliver":
+		return redeliver(o, c, hookPath, table, stdout)
+	case "regenerate-secret":
+		var raw json.RawMessage
+		if _, err := c.do(http.MethodPost, hookPath+"/regenerateSigningSecret", nil, &raw); err != nil {
+			return err
+		}
+		if table {
+			var out struct {
+				SigningSecret string `json:"signingSecret"`
+			}
+			_ = json.Unmarshal(raw, &out)
+			return writeTable(stdout, []string{"SIGNING SECRET"}, [][]string{{out.SigningSecret}})
+		}
+		return printJSON(stdout, raw)
 	case "get-config":
 		var raw json.RawMessage
 		if _, err := c.do(http.MethodPost, hookPath+"/getCallbackConfig", nil, &raw); err != nil {

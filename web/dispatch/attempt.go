@@ -54,6 +54,13 @@ type target struct {
 	headers map[string]string
 	// shownURI is what the attempt record keeps of uri (models.MaskURI).
 	shownURI string
+	// signing signs the deliveries (Standard Webhooks); eventID is set per
+	// job, for the webhook-id header.
+	signing signing
+	eventID string
+	// unreadable, when set, says why the webhook's secrets cannot be
+	// opened; the attempt records it and sends nothing.
+	unreadable string
 }
 
 // attempt POSTs payload to t and returns the record of what happened. The
@@ -67,6 +74,10 @@ func (d *Dispatcher) attempt(ctx context.Context, t target, payload []byte) mode
 	}
 	rec := models.Attempt{RequestURI: shownURI, StartedAt: start.UnixNano()}
 	shown := map[string]string{}
+	if t.unreadable != "" {
+		rec.Error, rec.RequestHeaders = t.unreadable, encodeHeaders(shown)
+		return rec
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
@@ -99,6 +110,7 @@ func (d *Dispatcher) attempt(ctx context.Context, t target, payload []byte) mode
 			shown[ck] = models.Mask
 		}
 	}
+	t.signing.sign(req, shown, t.eventID, payload, start)
 	shown["Content-Length"] = strconv.Itoa(len(payload))
 	rec.RequestHeaders = encodeHeaders(shown)
 

@@ -486,12 +486,18 @@ func (d *Dispatcher) targets(ctx context.Context, ids []uint) (map[uint]target, 
 		if models.IsNotFound(err) {
 			continue
 		}
-		if err != nil {
+		var t target
+		switch {
+		case errors.Is(err, models.ErrSealed):
+			// This webhook alone fails, each attempt recording why.
+			t = unreadableTarget()
+		case err != nil:
 			return nil, err
+		default:
+			t = target{uri: w.ServiceURI, headers: w.Headers, shownURI: models.MaskURI(w.ServiceURI), signing: signingOf(w)}
 		}
-		t := target{uri: w.ServiceURI, headers: w.Headers, shownURI: models.MaskURI(w.ServiceURI)}
 		d.mu.Lock()
-		d.hooks[id] = cachedHook{stamp: w.UpdatedAt, t: t}
+		d.hooks[id] = cachedHook{stamp: st, t: t}
 		d.mu.Unlock()
 		out[id] = t
 	}
@@ -538,7 +544,9 @@ func (d *Dispatcher) work(j job, slots chan struct{}) {
 		d.results <- result{job: j, released: true}
 		return
 	}
-	rec := d.attempt(d.workCtx, j.t, j.payload)
+	t := j.t
+	t.eventID = j.claim.EventID // the payload's id, for the signature headers
+	rec := d.attempt(d.workCtx, t, j.payload)
 	<-d.pool
 	if d.workCtx.Err() != nil && rec.StatusCode == 0 {
 		d.results <- result{job: j, released: true}
