@@ -202,7 +202,12 @@ func (h *Handler) Login(c echo.Context) error {
 		return fail(http.StatusForbidden, "The sign-in form expired. Please try again.")
 	}
 	name, addr := strings.ToLower(username), clientIP(c)
-	if wait := h.SignInThrottle.Wait(name, addr); wait > 0 {
+	ctx := c.Request().Context()
+	wait, err := h.SignInThrottle.Wait(ctx, name, addr)
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
 		retryAfter(c, wait)
 		return fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Try again in %d minute(s).", int(wait.Minutes())+1))
 	}
@@ -211,14 +216,18 @@ func (h *Handler) Login(c echo.Context) error {
 	}
 	u, err := h.Store.Authenticate(c.Request().Context(), username, password)
 	if errors.Is(err, models.ErrBadCredentials) {
-		h.SignInThrottle.Failed(name, addr)
+		if err := h.SignInThrottle.Failed(ctx, name, addr); err != nil {
+			return err
+		}
 		h.Log.Warn("sign-in failed", "username", username, "remote_addr", addr)
 		return fail(http.StatusUnauthorized, "Invalid username or password.")
 	}
 	if err != nil {
 		return err
 	}
-	h.SignInThrottle.Succeeded(name, addr)
+	if err := h.SignInThrottle.Succeeded(ctx, name, addr); err != nil {
+		return err
+	}
 	tok, _, err := h.Store.CreateSession(c.Request().Context(), u, h.SessionTTL)
 	if err != nil {
 		return err

@@ -42,7 +42,7 @@ type Deps struct {
 	// SessionTTL is how long a sign-in lasts. Default 12h.
 	SessionTTL time.Duration
 	// SignInThrottle limits password guessing. Default: a
-	// MemorySignInThrottle, which each process keeps for itself.
+	// StoreSignInThrottle on Store, shared by every instance on the database.
 	SignInThrottle SignInThrottle
 	// PublicURL, when set, is the scheme and host (no trailing slash) of
 	// every link the server builds; otherwise links use the request's Host.
@@ -72,7 +72,7 @@ func New(d Deps) *Handler {
 		d.SessionTTL = 12 * time.Hour
 	}
 	if d.SignInThrottle == nil {
-		d.SignInThrottle = NewMemorySignInThrottle(nil)
+		d.SignInThrottle = NewStoreSignInThrottle(d.Store, nil)
 	}
 	return &Handler{Deps: d, tokenFails: newLimiterSet(rate.Every(tokenFailEvery), tokenFailBurst, nil)}
 }

@@ -1,27 +1,34 @@
 package handlers
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/time/rate"
+
+	"github.com/registryhooks/registryhooks/models"
 )
 
 // SignInThrottle decides how often a password may be tried. Login asks Wait
-// before checking a password and reports the outcome after. Deps may give
-// one that lives in the database, so several instances share it; the
-// default, MemorySignInThrottle, lives in this process.
+// before checking a password and reports the outcome after. The default,
+// StoreSignInThrottle, keeps its state in the database, so every instance
+// on one database applies the same lockout and a restart forgets nothing.
+// An error (the database is away) fails the sign-in: no password is checked
+// that the throttle could not count.
 type SignInThrottle interface {
 	// Wait returns how long the user name from the client address must wait
 	// before trying again; 0 means try now.
-	Wait(username, addr string) time.Duration
+	Wait(ctx context.Context, username, addr string) (time.Duration, error)
 	// Failed records a wrong password for the pair.
-	Failed(username, addr string)
+	Failed(ctx context.Context, username, addr string) error
 	// Succeeded forgets the pair's failures.
-	Succeeded(username, addr string)
+	Succeeded(ctx context.Context, username, addr string) error
 }
 
 // Sign-in throttle rules. The pair (name, address) locks quickly, so one
@@ -38,50 +45,103 @@ const (
 	signInNameEvery = time.Minute
 )
 
-// MemorySignInThrottle is SignInThrottle on token buckets
-// (golang.org/x/time/rate) in memory: each failure takes a token, a bucket
-// refills at one token per interval, and an empty bucket makes Wait say how
-// long until the next token. Safe for concurrent use.
-type MemorySignInThrottle struct {
-	pair, addr, name *limiterSet
+// signInPruneEvery is how often (by the throttle's clock) Failed also
+// deletes the buckets that have refilled.
+const signInPruneEvery = time.Minute
+
+// StoreSignInThrottle is SignInThrottle on token buckets kept in the
+// database (table sign_in_throttle): each failure takes a token from the
+// pair's, the address's and the name's bucket, a bucket refills at one token
+// per interval, and an empty bucket makes Wait say how long until the next
+// token, as golang.org/x/time/rate would in memory. Each bucket is one row
+// holding when it will be full again, changed by one atomic upsert, so
+// instances sharing a PostgreSQL database count every failure once. Wait
+// is one query; Failed one transaction, and once a minute a prune of the
+// refilled buckets. Safe for concurrent use.
+type StoreSignInThrottle struct {
+	store *models.Store
+	now   func() time.Time
+	// lastPrune is the clock reading (unix ns) of the last prune.
+	lastPrune atomic.Int64
 }
 
-// NewMemorySignInThrottle returns the in-process throttle with the rules
-// above. now is the clock (nil: time.Now).
-func NewMemorySignInThrottle(now func() time.Time) *MemorySignInThrottle {
-	return &MemorySignInThrottle{
-		pair: newLimiterSet(rate.Every(signInPairEvery), signInPairBurst, now),
-		addr: newLimiterSet(rate.Every(signInAddrEvery), signInAddrBurst, now),
-		name: newLimiterSet(rate.Every(signInNameEvery), signInNameBurst, now),
+// NewStoreSignInThrottle returns the database-backed throttle with the
+// rules above. now is the clock (nil: time.Now); instances sharing a
+// database should have clocks that agree to within seconds.
+func NewStoreSignInThrottle(store *models.Store, now func() time.Time) *StoreSignInThrottle {
+	if now == nil {
+		now = time.Now
 	}
+	return &StoreSignInThrottle{store: store, now: now}
 }
 
-func pairKey(username, addr string) string { return username + "\x00" + addr }
+func signInKeys(username, addr string) (pair, address, name models.ThrottleKey) {
+	return models.ThrottleKey{Kind: models.ThrottlePair, Name: username, Address: addr},
+		models.ThrottleKey{Kind: models.ThrottleAddress, Address: addr},
+		models.ThrottleKey{Kind: models.ThrottleName, Name: username}
+}
+
+// bucketWait is how long until a bucket that is full at fullAt has a token
+// again; 0 when it has one (a bucket without a row has the zero fullAt).
+func bucketWait(fullAt, now time.Time, every time.Duration, burst int) time.Duration {
+	if !fullAt.After(now) {
+		return 0
+	}
+	return max(0, fullAt.Sub(now)-time.Duration(burst-1)*every)
+}
 
 // Wait implements SignInThrottle.
-func (t *MemorySignInThrottle) Wait(username, addr string) time.Duration {
-	wait := max(t.pair.wait(pairKey(username, addr)), t.addr.wait(addr))
-	if !t.pair.fresh(pairKey(username, addr)) {
-		wait = max(wait, t.name.wait(username))
+func (t *StoreSignInThrottle) Wait(ctx context.Context, username, addr string) (time.Duration, error) {
+	pair, address, name := signInKeys(username, addr)
+	at, err := t.store.ThrottleFullAt(ctx, pair, address, name)
+	if err != nil {
+		return 0, fmt.Errorf("throttle: %w", err)
 	}
-	return wait
+	now := t.now()
+	wait := max(bucketWait(at[0], now, signInPairEvery, signInPairBurst),
+		bucketWait(at[1], now, signInAddrEvery, signInAddrBurst))
+	if at[0].After(now) { // the pair has failed lately: the name's lock applies
+		wait = max(wait, bucketWait(at[2], now, signInNameEvery, signInNameBurst))
+	}
+	return wait, nil
 }
 
 // Failed implements SignInThrottle.
-func (t *MemorySignInThrottle) Failed(username, addr string) {
-	t.pair.take(pairKey(username, addr))
-	t.addr.take(addr)
-	t.name.take(username)
+func (t *StoreSignInThrottle) Failed(ctx context.Context, username, addr string) error {
+	pair, address, name := signInKeys(username, addr)
+	now := t.now()
+	err := t.store.ThrottleTakeTokens(ctx, now,
+		models.ThrottleTake{Key: pair, Every: signInPairEvery, Burst: signInPairBurst},
+		models.ThrottleTake{Key: address, Every: signInAddrEvery, Burst: signInAddrBurst},
+		models.ThrottleTake{Key: name, Every: signInNameEvery, Burst: signInNameBurst})
+	if err != nil {
+		return fmt.Errorf("throttle: %w", err)
+	}
+	if last := t.lastPrune.Load(); now.UnixNano()-last >= int64(signInPruneEvery) && t.lastPrune.CompareAndSwap(last, now.UnixNano()) {
+		if _, err := t.store.PruneThrottle(ctx, now); err != nil {
+			return fmt.Errorf("throttle: %w", err)
+		}
+	}
+	return nil
 }
 
-// Succeeded implements SignInThrottle.
-func (t *MemorySignInThrottle) Succeeded(username, addr string) {
-	t.pair.forget(pairKey(username, addr))
+// Succeeded implements SignInThrottle. Only the pair's failures are
+// forgotten: the address's and the name's count failures of others too.
+func (t *StoreSignInThrottle) Succeeded(ctx context.Context, username, addr string) error {
+	pair, _, _ := signInKeys(username, addr)
+	if err := t.store.ThrottleForget(ctx, pair); err != nil {
+		return fmt.Errorf("throttle: %w", err)
+	}
+	return nil
 }
 
 // Bearer-token failures (API, ingest) per client address: a burst, then one
 // guess per interval; past that the address gets 429 with Retry-After,
-// whatever token it sends, until a token has refilled.
+// whatever token it sends, until a token has refilled. These buckets stay in
+// memory, per instance (Handler.tokenFails): tokens are long random strings,
+// so N instances allowing N times the guesses changes nothing that matters,
+// and counting every bearer request in the database would cost a write per
+// bad request on the ingest hot path.
 const (
 	tokenFailBurst = 20
 	tokenFailEvery = time.Second
