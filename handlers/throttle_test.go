@@ -222,3 +222,25 @@ func TestTokenFailureBuckets(t *testing.T) {
 		t.Fatalf("%d buckets kept after they refilled", n)
 	}
 }
+
+// The throttle's cost per sign-in attempt: Wait (one query) and Failed (one
+// transaction of three upserts), on the test engine.
+func BenchmarkStoreSignInThrottle(b *testing.B) {
+	ctx := context.Background()
+	s, _ := modelstest.Open(b, models.Options{})
+	th := NewStoreSignInThrottle(s, nil)
+	b.Run("Wait", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := th.Wait(ctx, "admin", fmt.Sprintf("203.0.113.%d", i%200)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Failed", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if err := th.Failed(ctx, fmt.Sprintf("user%d", i%1000), fmt.Sprintf("203.0.113.%d", i%200)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
