@@ -56,7 +56,7 @@ type Deps struct {
 type Handler struct {
 	Deps
 	// tokenFails counts bearer-token failures (API, ingest) per client
-	// address.
+	// address, in this process's memory (see tokenFailBurst).
 	tokenFails *limiterSet
 }
 

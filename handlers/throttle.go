@@ -53,7 +53,9 @@ const signInPruneEvery = time.Minute
 // database (table sign_in_throttle): each failure takes a token from the
 // pair's, the address's and the name's bucket, a bucket refills at one token
 // per interval, and an empty bucket makes Wait say how long until the next
-// token, as golang.org/x/time/rate would in memory. Each bucket is one row
+// token, as golang.org/x/time/rate would in memory (rate.Limiter keeps its
+// state in the process, which several instances cannot share, so the same
+// arithmetic is done on a row instead). Each bucket is one row
 // holding when it will be full again, changed by one atomic upsert, so
 // instances sharing a PostgreSQL database count every failure once. Wait
 // is one query; Failed one transaction, and once a minute a prune of the
