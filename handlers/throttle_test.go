@@ -130,6 +130,33 @@ func TestSignInThrottleRules(t *testing.T) {
 	}
 }
 
+// Two throttles over one store (two handlers, as two instances would be
+// over one database): failures reported to either add up, and the lock and
+// a success's forgetting are seen by both.
+func TestSignInLockoutSharedByTwoThrottles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s, _ := modelstest.Open(t, models.Options{Now: clk.now})
+	both := []SignInThrottle{NewStoreSignInThrottle(s, clk.now), NewStoreSignInThrottle(s, clk.now)}
+	for i := range signInPairBurst {
+		if err := both[i%2].Failed(ctx, "admin", "a1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, th := range both {
+		if w, err := th.Wait(ctx, "admin", "a1"); err != nil || w <= 0 {
+			t.Fatalf("throttle %d after %d failures split between two: wait %v, %v", i, signInPairBurst, w, err)
+		}
+	}
+	if err := both[0].Succeeded(ctx, "admin", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := both[1].Wait(ctx, "admin", "a1"); err != nil || w != 0 {
+		t.Fatalf("after a success through the other throttle: wait %v, %v", w, err)
+	}
+}
+
 // Names and addresses no real user has (very long, invalid UTF-8, NUL)
 // still get buckets of their own on both engines, and refilled buckets are
 // pruned from the table.
