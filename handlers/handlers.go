@@ -50,6 +50,14 @@ type Deps struct {
 	// TrustedProxies are the peers whose X-Forwarded-Proto is believed.
 	// Empty: nobody's.
 	TrustedProxies []netip.Prefix
+	// Metrics, when set, counts the events ingest stores.
+	Metrics IngestMetrics
+}
+
+// IngestMetrics counts stored events by source ("distribution" for the
+// Distribution endpoint, "events" for the ACR-shaped one).
+type IngestMetrics interface {
+	EventsIngested(source string, n int)
 }
 
 // Handler carries Deps to every handler method.
