@@ -307,4 +307,3 @@ func grep(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
-
