@@ -261,6 +261,9 @@ type WebhookSummary struct {
 	Status     string
 	Scope      string
 	ActionsCSV string `gorm:"column:actions"`
+	// AutoDisabledAt and AutoDisabledReason are as in Webhook.
+	AutoDisabledAt     int64
+	AutoDisabledReason string
 }
 
 // Actions returns the trigger actions.
@@ -269,7 +272,7 @@ func (w *WebhookSummary) Actions() []string { return (&Webhook{ActionsCSV: w.Act
 // ListWebhookSummaries returns a page of a registry's webhooks sorted by
 // name (ignoring case), without their secrets. limit <= 0 means all.
 func (s *Store) ListWebhookSummaries(ctx context.Context, registryID uint, offset, limit int) ([]WebhookSummary, error) {
-	q := s.rdb.WithContext(ctx).Model(&Webhook{}).Select("id, name, status, scope, actions").
+	q := s.rdb.WithContext(ctx).Model(&Webhook{}).Select("id, name, status, scope, actions, auto_disabled_at, auto_disabled_reason").
 		Where("registry_id = ?", registryID).Order("LOWER(name), id").Offset(offset)
 	if limit > 0 {
 		q = q.Limit(limit)
