@@ -66,6 +66,8 @@ type Handler struct {
 	// tokenFails counts bearer-token failures (API, ingest) per client
 	// address.
 	tokenFails *limiterSet
+	// healthCache keeps the settled buckets of the health charts.
+	healthCache *healthCache
 }
 
 // New returns a Handler; zero-valued limits get their defaults.
@@ -82,5 +84,5 @@ func New(d Deps) *Handler {
 	if d.SignInThrottle == nil {
 		d.SignInThrottle = NewMemorySignInThrottle(nil)
 	}
-	return &Handler{Deps: d, tokenFails: newLimiterSet(rate.Every(tokenFailEvery), tokenFailBurst, nil)}
+	return &Handler{Deps: d, tokenFails: newLimiterSet(rate.Every(tokenFailEvery), tokenFailBurst, nil), healthCache: newHealthCache()}
 }

@@ -162,6 +162,7 @@ func (h *Handler) eventsVM(c echo.Context, reg *models.Registry, w *models.Webho
 	vm := views.EventsVM{BaseURL: base, PageURL: webhookURL(reg, w),
 		Filter: views.EventFilter{Result: q.filter.Result, Action: q.filter.Action, Repository: q.filter.Repository}}
 	vm.SelfQuery = q.self()
+	vm.Partial, vm.Scan = p.Partial, models.FilterScan
 	if p.Older != nil {
 		vm.OlderQuery = q.encode("before", p.Older)
 	}

@@ -71,8 +71,8 @@ func (h *Health) SuccessRate() (float64, bool) {
 // WebhookHealth returns the health of each given webhook over the window
 // that ends at end and has n buckets of width each. Every id gets an
 // entry, empty when it had no deliveries. One grouped query over
-// idx_delivery_health (webhook_id, created_at, state), which answers it
-// from the index alone.
+// idx_delivery_health (webhook_id, state, created_at), which answers it
+// from the index alone: the state list makes it one range per state.
 func (s *Store) WebhookHealth(ctx context.Context, ids []uint, end time.Time, n int, width time.Duration) (map[uint]*Health, error) {
 	out := make(map[uint]*Health, len(ids))
 	if len(ids) == 0 || n <= 0 || width <= 0 {
@@ -95,8 +95,9 @@ func (s *Store) WebhookHealth(ctx context.Context, ids []uint, end time.Time, n 
 	// GROUP BY ordinals: PostgreSQL does not see two parameterised
 	// expressions as the same one.
 	err := s.rdb.WithContext(ctx).Raw(`SELECT webhook_id, (created_at - ?) / ? AS b, state, COUNT(*) AS n
-		FROM deliveries WHERE webhook_id IN ? AND created_at >= ?
-		GROUP BY 1, 2, 3`, start.UnixNano(), int64(width), ids, start.UnixNano()).Scan(&rows).Error
+		FROM deliveries WHERE webhook_id IN ? AND state IN ? AND created_at >= ? AND created_at < ?
+		GROUP BY 1, 2, 3`, start.UnixNano(), int64(width), ids,
+		[]int{DeliveryPending, DeliveryInFlight, DeliverySucceeded, DeliveryFailed}, start.UnixNano(), end.UnixNano()).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("store: webhook health: %w", err)
 	}
@@ -105,7 +106,7 @@ func (s *Store) WebhookHealth(ctx context.Context, ids []uint, end time.Time, n 
 		if h == nil {
 			continue
 		}
-		b := &h.Buckets[min(max(int(r.B), 0), n-1)] // queued after end (clock skew): the last bucket
+		b := &h.Buckets[min(max(int(r.B), 0), n-1)]
 		switch r.State {
 		case DeliverySucceeded:
 			h.Succeeded += r.N
@@ -155,7 +156,7 @@ func ParseCursor(s string) (Cursor, bool) {
 	}
 	n, err1 := strconv.ParseInt(ns, 10, 64)
 	i, err2 := strconv.ParseUint(id, 10, 64)
-	if err1 != nil || err2 != nil || n < 0 || i == 0 {
+	if err1 != nil || err2 != nil || n < 0 {
 		return Cursor{}, false
 	}
 	return Cursor{CreatedAt: n, ID: uint(i)}, true
@@ -172,49 +173,69 @@ type DeliveryPage struct {
 	// Newer and Older are the cursors of the neighbouring pages; nil at
 	// either end.
 	Newer, Older *Cursor
+	// Partial is set when a filter on the event (action, repository) ran
+	// out of its search window before the page was full: the page holds
+	// what matched among FilterScan deliveries, and Older (or Newer) goes
+	// on searching from there.
+	Partial bool
 }
+
+// FilterScan is how many deliveries one page of a filter on the event's
+// action or repository looks through at most, so a filter that matches
+// little or nothing costs a few milliseconds and not a walk over the whole
+// history.
+const FilterScan = 2000
 
 // PageDeliveries returns up to limit deliveries of a webhook that match f,
 // newest first, with keyset paging: after the cursor older (the page
 // below it), or before newer (the page above it), or the newest when both
 // are nil. Its cost does not grow with the depth of the page, unlike
-// OFFSET: the query starts at the cursor in idx_delivery_health.
+// OFFSET: the query starts at the cursor in idx_delivery_webhook, or in
+// idx_delivery_health for a result filter. A filter
+// on the event's action or repository looks through at most FilterScan
+// deliveries per page (see DeliveryPage.Partial).
 func (s *Store) PageDeliveries(ctx context.Context, webhookID uint, f DeliveryFilter, older, newer *Cursor, limit int) (DeliveryPage, error) {
 	if limit <= 0 {
 		limit = 20
 	}
-	q := s.rdb.WithContext(ctx).Table("deliveries d").
-		Select("d.*, e.action, e.repository, e.tag, e.digest, e.created_at AS timestamp").
-		Joins("JOIN events e ON e.seq = d.event_seq").
-		Where("d.webhook_id = ?", webhookID)
+	// The deliveries side: webhook, result, cursor, order.
+	inner := s.rdb.WithContext(ctx).Table("deliveries").Where("webhook_id = ?", webhookID)
 	switch f.Result {
 	case ResultSucceeded:
-		q = q.Where("d.state = ?", DeliverySucceeded)
+		inner = inner.Where("state = ?", DeliverySucceeded)
 	case ResultFailed:
-		q = q.Where("d.state = ?", DeliveryFailed)
+		inner = inner.Where("state = ?", DeliveryFailed)
 	case ResultPending:
-		q = q.Where("d.state IN ?", []int{DeliveryPending, DeliveryInFlight})
+		inner = inner.Where("state IN ?", []int{DeliveryPending, DeliveryInFlight})
 	}
+	backwards := false
+	order := "created_at DESC, id DESC"
+	switch {
+	case older != nil:
+		// (created_at, id) < cursor, written so the first term is a range
+		// on the index in both SQLite and PostgreSQL.
+		inner = inner.Where("created_at <= ? AND (created_at < ? OR id < ?)", older.CreatedAt, older.CreatedAt, older.ID)
+	case newer != nil:
+		inner = inner.Where("created_at >= ? AND (created_at > ? OR id > ?)", newer.CreatedAt, newer.CreatedAt, newer.ID)
+		order = "created_at ASC, id ASC"
+		backwards = true
+	}
+	inner = inner.Order(order)
+	eventFilter := f.Action != "" || f.Repository != ""
+	from := inner.Select("*")
+	if eventFilter {
+		from = from.Limit(FilterScan)
+	}
+	q := s.rdb.WithContext(ctx).Table("(?) AS d", from).
+		Select("d.*, e.action, e.repository, e.tag, e.digest, e.created_at AS timestamp").
+		Joins("JOIN events e ON e.seq = d.event_seq")
 	if f.Action != "" {
 		q = q.Where("e.action = ?", f.Action)
 	}
 	if f.Repository != "" {
 		q = q.Where("e.repository = ?", f.Repository)
 	}
-	backwards := false
-	switch {
-	case older != nil:
-		// (created_at, id) < cursor, written so the first term is a range
-		// on the index in both SQLite and PostgreSQL.
-		q = q.Where("d.created_at <= ? AND (d.created_at < ? OR d.id < ?)", older.CreatedAt, older.CreatedAt, older.ID).
-			Order("d.created_at DESC, d.id DESC")
-	case newer != nil:
-		q = q.Where("d.created_at >= ? AND (d.created_at > ? OR d.id > ?)", newer.CreatedAt, newer.CreatedAt, newer.ID).
-			Order("d.created_at ASC, d.id ASC")
-		backwards = true
-	default:
-		q = q.Order("d.created_at DESC, d.id DESC")
-	}
+	q = q.Order(strings.ReplaceAll(strings.ReplaceAll(order, "created_at", "d.created_at"), "id ", "d.id "))
 	var rows []DeliveryRow
 	if err := q.Limit(limit + 1).Scan(&rows).Error; err != nil {
 		return DeliveryPage{}, fmt.Errorf("store: page deliveries of webhook %d: %w", webhookID, err)
@@ -223,31 +244,57 @@ func (s *Store) PageDeliveries(ctx context.Context, webhookID uint, f DeliveryFi
 	if more {
 		rows = rows[:limit]
 	}
+	p := DeliveryPage{Rows: rows}
+	// The search window ran out before the page was full: continue from
+	// its last delivery.
+	var scanEnd *Cursor
+	if eventFilter && !more {
+		var edge []Cursor
+		if err := inner.Select("created_at, id").Offset(FilterScan - 1).Limit(1).Scan(&edge).Error; err != nil {
+			return DeliveryPage{}, fmt.Errorf("store: page deliveries of webhook %d: %w", webhookID, err)
+		}
+		if len(edge) == 1 {
+			scanEnd, p.Partial = &edge[0], true
+		}
+	}
 	if backwards {
 		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
 			rows[i], rows[j] = rows[j], rows[i]
 		}
 	}
-	p := DeliveryPage{Rows: rows}
-	if len(rows) == 0 {
-		return p, nil
+	var first, last *Cursor
+	if len(rows) > 0 {
+		first = &Cursor{CreatedAt: rows[0].CreatedAt, ID: rows[0].ID}
+		last = &Cursor{CreatedAt: rows[len(rows)-1].CreatedAt, ID: rows[len(rows)-1].ID}
 	}
-	first := &Cursor{CreatedAt: rows[0].CreatedAt, ID: rows[0].ID}
-	last := &Cursor{CreatedAt: rows[len(rows)-1].CreatedAt, ID: rows[len(rows)-1].ID}
 	switch {
 	case older != nil:
-		p.Newer = first // came from a newer page
+		p.Newer = first
+		if p.Newer == nil {
+			// An empty page (a filter found nothing in its window): Newer
+			// shows what is above it, the cursor's own row included.
+			p.Newer = &Cursor{CreatedAt: older.CreatedAt, ID: older.ID - 1}
+		}
 		if more {
 			p.Older = last
+		} else if scanEnd != nil {
+			p.Older = scanEnd
 		}
 	case newer != nil:
 		p.Older = last
+		if p.Older == nil {
+			p.Older = &Cursor{CreatedAt: newer.CreatedAt, ID: newer.ID + 1}
+		}
 		if more {
 			p.Newer = first
+		} else if scanEnd != nil {
+			p.Newer = scanEnd
 		}
 	default:
 		if more {
 			p.Older = last
+		} else if scanEnd != nil {
+			p.Older = scanEnd
 		}
 	}
 	return p, nil

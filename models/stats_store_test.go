@@ -295,3 +295,74 @@ func TestOutboxBacklogAndNewestDeliveries(t *testing.T) {
 		t.Errorf("summaries %+v, %v", sums, err)
 	}
 }
+
+func TestPageDeliveriesRareFilterSearchesInWindows(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	clock := modelstest.NewClock(now)
+	s, reg := modelstest.Open(t, models.Options{Now: clock.Now})
+	ctx := context.Background()
+	in := models.WebhookInput{Name: "rarehook1", ServiceURI: "https://receiver.example/hook", Actions: []string{"push"}, Status: "enabled"}
+	if fe := in.Validate(); fe != nil {
+		t.Fatal(fe)
+	}
+	w, err := s.CreateWebhook(ctx, reg, in, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const events = 2*models.FilterScan + 500
+	rare := func(i int) bool { return i%900 == 17 }
+	modelstest.Seed(t, s, reg, clock, modelstest.History{
+		Events: events, From: now.Add(-24 * time.Hour), To: now, Outcome: outcome,
+		Event: func(i int) (string, string, string) {
+			if rare(i) {
+				return "push", "team/rare", fmt.Sprintf("v%d", i)
+			}
+			return "push", "team/common", fmt.Sprintf("v%d", i)
+		},
+	})
+	want := 0
+	for i := 0; i < events; i++ {
+		if rare(i) {
+			want++
+		}
+	}
+	f := models.DeliveryFilter{Repository: "team/rare"}
+	var got []models.DeliveryRow
+	var older *models.Cursor
+	partial, pages := 0, 0
+	for {
+		p, err := s.PageDeliveries(ctx, w.ID, f, older, nil, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if p.Partial {
+			partial++
+		}
+		for _, r := range p.Rows {
+			if r.Repository != "team/rare" {
+				t.Fatalf("row of %s", r.Repository)
+			}
+		}
+		got = append(got, p.Rows...)
+		if p.Older == nil {
+			break
+		}
+		if pages > 10 {
+			t.Fatal("the walk does not end")
+		}
+		older = p.Older
+	}
+	if len(got) != want {
+		t.Errorf("found %d rare deliveries, want %d", len(got), want)
+	}
+	if partial < 2 {
+		t.Errorf("%d partial pages over %d deliveries, want at least 2", partial, events)
+	}
+	// Newer from the last (empty or partial) page leads back up.
+	p, err := s.PageDeliveries(ctx, w.ID, f, nil, &models.Cursor{CreatedAt: got[len(got)-1].CreatedAt, ID: got[len(got)-1].ID - 1}, 20)
+	if err != nil || len(p.Rows) == 0 || p.Rows[len(p.Rows)-1].ID != got[len(got)-1].ID {
+		t.Errorf("going newer from the oldest match: %+v, %v", p.Rows, err)
+	}
+}

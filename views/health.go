@@ -16,11 +16,11 @@ const (
 	colorEmpty     = "#e2e8f0"
 )
 
-// chartPaths draws the bars of a health chart as four SVG paths (one per
-// colour, not one element per bar, so a page of 50 charts stays small):
-// succeeded at the bottom, then failed, then open, scaled to the tallest
-// bar; an empty bucket is a 1-pixel baseline. Bars are barW wide with a
-// 1-pixel gap.
+// chartPaths draws the bars of a health chart as four SVG paths, one per
+// colour, each bar a vertical line as wide as the bar (stroke-width), so
+// a page of 50 charts stays small: succeeded at the bottom, then failed,
+// then pending, scaled to the tallest bar; an empty bucket is a 1-pixel
+// baseline. Bars are barW wide with a 1-pixel gap.
 func chartPaths(bars []HealthBar, barW, height int) (ok, fail, open, empty string) {
 	var top int64 = 1
 	for _, b := range bars {
@@ -28,10 +28,10 @@ func chartPaths(bars []HealthBar, barW, height int) (ok, fail, open, empty strin
 	}
 	var po, pf, pp, pe strings.Builder
 	for i, b := range bars {
-		x := i * (barW + 1)
+		x := strconv.FormatFloat(float64(i*(barW+1))+float64(barW)/2, 'f', -1, 64)
 		total := b.Succeeded + b.Failed + b.Open
 		if total == 0 {
-			fmt.Fprintf(&pe, "M%d %dh%dv1h-%dz", x, height-1, barW, barW)
+			fmt.Fprintf(&pe, "M%s %dv-1", x, height)
 			continue
 		}
 		// Each part at least 1 px when it has any delivery, so one failure
@@ -47,12 +47,12 @@ func chartPaths(bars []HealthBar, barW, height int) (ok, fail, open, empty strin
 			n int64
 			b *strings.Builder
 		}{{b.Succeeded, &po}, {b.Failed, &pf}, {b.Open, &pp}} {
-			h := px(part.n)
+			h := min(px(part.n), y)
 			if h == 0 {
 				continue
 			}
+			fmt.Fprintf(part.b, "M%s %dv-%d", x, y, h)
 			y -= h
-			fmt.Fprintf(part.b, "M%d %dh%dv%dh-%dz", x, y, barW, h, barW)
 		}
 	}
 	return po.String(), pf.String(), pp.String(), pe.String()

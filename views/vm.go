@@ -161,6 +161,11 @@ type EventsVM struct {
 	SelfQuery, NewerQuery, OlderQuery string
 	// Polling makes the fragment refresh itself while a delivery is open.
 	Polling bool
+	// Partial says the filter searched its window of deliveries without
+	// filling the page; Older searches on.
+	Partial bool
+	// Scan is how many deliveries such a window holds.
+	Scan int
 }
 
 // EventFilter is what the events table is narrowed to; empty fields match all.

@@ -70,6 +70,9 @@ type History struct {
 	// Outcome returns the state a delivery ends in (models.DeliverySucceeded,
 	// DeliveryFailed or DeliveryPending), by its id.
 	Outcome func(deliveryID uint) int
+	// IDPrefix starts every event id (default "seed-"); calls of Seed on
+	// one store need different ones.
+	IDPrefix string
 }
 
 // Seed ingests h.Events events through the store's public API with clock
@@ -79,6 +82,9 @@ type History struct {
 func Seed(t testing.TB, s *models.Store, reg *models.Registry, clock *Clock, h History) int {
 	t.Helper()
 	ctx := context.Background()
+	if h.IDPrefix == "" {
+		h.IDPrefix = "seed-"
+	}
 	// At least about 200 steps of the clock, so times spread over the span.
 	batch := min(max(h.Events/200, 1), 500)
 	span := h.To.Sub(h.From)
@@ -90,7 +96,7 @@ func Seed(t testing.TB, s *models.Store, reg *models.Registry, clock *Clock, h H
 		evs := make([]*models.Event, n)
 		for j := range evs {
 			action, repo, tag := h.Event(i + j)
-			evs[j] = &models.Event{ID: fmt.Sprintf("seed-%07d", i+j), RegistryID: reg.ID, Action: action,
+			evs[j] = &models.Event{ID: fmt.Sprintf("%s%07d", h.IDPrefix, i+j), RegistryID: reg.ID, Action: action,
 				Repository: repo, Tag: tag, Digest: "sha256:" + strings.Repeat("0", 64), Source: "api",
 				Payload: []byte(`{"action":"` + action + `"}`), CreatedAt: at.UnixNano()}
 		}
