@@ -47,7 +47,7 @@ func (h *Handler) WebhookShow(c echo.Context) error {
 		ServiceURI: models.MaskURI(w.ServiceURI), Headers: maskedHeaders(w.Headers),
 		CreatedAt: fmtTime(w.CreatedAt), CreatedBy: w.CreatedBy, Events: ev, AutoDisabled: autoDisabledVM(w),
 		FailedSince: h.Store.Now().UTC().Add(-24 * time.Hour).Format("2006-01-02T15:04:05"),
-		Health24h: h24[w.ID], Health7d: h7[w.ID],
+		Health24h:   h24[w.ID], Health7d: h7[w.ID],
 	}
 	if vm.AutoDisabled.Since != "" {
 		if vm.AutoDisabled.Held, err = h.Store.HeldDeliveries(c.Request().Context(), w.ID); err != nil {
