@@ -211,7 +211,8 @@ func TestMetricsAfterKnownTraffic(t *testing.T) {
 	for {
 		fams, _ = scrape(t, s.url)
 		if value(fams, "registryhooks_deliveries_finished_total", map[string]string{"state": "succeeded"})+
-			value(fams, "registryhooks_deliveries_finished_total", map[string]string{"state": "failed"}) >= 8 {
+			value(fams, "registryhooks_deliveries_finished_total", map[string]string{"state": "failed"}) >= 8 &&
+			value(fams, "registryhooks_outbox_pending", nil) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
