@@ -6,6 +6,8 @@ import path from 'node:path';
 
 // The password the first start gives the admin account.
 export const ADMIN_PASSWORD = 'e2e-admin-password-1';
+// The server-wide ingest token, for tests that post registry events.
+export const INGEST_TOKEN = 'e2e-ingest-token-1';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -55,7 +57,7 @@ export default async function globalSetup() {
       '--delivery-timeout', '3s', '--max-attempts', '2'],
     {
       cwd: dir,
-      env: { ...process.env, REGISTRYHOOKS_ADMIN_PASSWORD: ADMIN_PASSWORD },
+      env: { ...process.env, REGISTRYHOOKS_ADMIN_PASSWORD: ADMIN_PASSWORD, REGISTRYHOOKS_INGEST_TOKEN: INGEST_TOKEN },
       stdio: ['ignore', log, log],
     },
   );

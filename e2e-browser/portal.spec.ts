@@ -1,13 +1,15 @@
+import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Locator, type Page } from '@playwright/test';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { ADMIN_PASSWORD } from './global-setup';
+import { ADMIN_PASSWORD, INGEST_TOKEN } from './global-setup';
 
 // The portal as a person uses it, found by role and accessible name (the
 // names are fixed in interfaces.md). The tests share one server and one
 // database, so they run in order: later ones use what earlier ones made.
-test.describe.configure({ mode: 'serial' });
+// 90 s per test: on the shared two-core VM under load a test's steps slow down many times over.
+test.describe.configure({ mode: 'serial', timeout: 90_000 });
 
 const base = () => {
   const url = process.env.RH_BASE_URL;
@@ -67,6 +69,13 @@ async function signIn(page: Page, username: string, password: string) {
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page).not.toHaveURL(/\/login/);
+}
+
+// axe-core on the page as it is now: WCAG 2.0/2.1 A and AA, 0 violations.
+async function expectAccessible(page: Page, where: string) {
+  const { violations } = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
+  const summary = violations.map((v) => `${v.id} (${v.impact}): ${v.help}\n  ${v.nodes.map((n) => n.target.join(' ')).join('\n  ')}`);
+  expect(summary, `axe violations on ${where}`).toEqual([]);
 }
 
 async function openBlade(page: Page) {
@@ -420,4 +429,166 @@ test('Delete asks for confirmation, then the webhook leaves the blade', async ({
   // Its page is gone too.
   const res = await page.request.get(`${base()}/registries/myregistry/webhooks/${HOOK404}`);
   expect(res.status()).toBe(404);
+});
+
+test('the blade follows deliveries in flight without a reload, and its Health column charts the last 24 hours', async ({ page }) => {
+  // A receiver that takes 2 s per request: 30 pushes through 4 slots per
+  // webhook keep its newest delivery open for about 15 s.
+  const slow = http.createServer((req, res) => {
+    req.resume();
+    setTimeout(() => { res.writeHead(200); res.end('{}'); }, 2_000).unref();
+  });
+  await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+  try {
+    await signIn(page, 'admin', ADMIN_PASSWORD);
+    await addWebhook(page, 'livehook1', `http://127.0.0.1:${(slow.address() as AddressInfo).port}/live`);
+    await openBlade(page);
+    await page.evaluate(() => { (window as unknown as { __noReload: string }).__noReload = 'still here'; });
+
+    // A Distribution registry reports 30 pushes.
+    const events = Array.from({ length: 30 }, (_, i) => ({
+      id: `live-${Date.now()}-${i}`, timestamp: new Date().toISOString(), action: 'push',
+      target: { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest: 'sha256:' + 'ab'.repeat(32),
+        size: 500, length: 500, repository: 'team/live', tag: `v${i}` },
+      request: { id: `r${i}`, host: 'localhost:5000', method: 'PUT', useragent: 'docker' },
+    }));
+    const res = await page.request.post(base() + '/ingest/distribution/myregistry', {
+      headers: { Authorization: `Bearer ${INGEST_TOKEN}`, 'Content-Type': 'application/vnd.docker.distribution.events.v1+json' },
+      data: JSON.stringify({ events }),
+    });
+    expect(res.status()).toBe(202);
+
+    // Refresh (htmx, the table only) shows them open; from then on the
+    // table polls by itself until the newest has its answer.
+    await page.getByRole('link', { name: 'Refresh' }).click();
+    const blade = page.getByRole('table');
+    const row = blade.getByRole('row').filter({ has: page.getByRole('link', { name: 'livehook1' }) });
+    const status = await cell(blade, row, 'HTTP status');
+    await expect(status).toHaveText(/Pending/);
+    await expect(status).toHaveText('200 OK', { timeout: 60_000 });
+    expect(await page.evaluate(() => (window as unknown as { __noReload?: string }).__noReload)).toBe('still here');
+
+    const health = await cell(blade, row, 'Health');
+    await expect(async () => {
+      await page.getByRole('link', { name: 'Refresh' }).click();
+      await expect(health).toContainText('100% of 30', { timeout: 2_000 });
+    }).toPass({ timeout: 60_000 });
+    await expect(health.getByRole('img', { name: /Last 24 hours: 30 deliveries, 30 succeeded, 0 failed/ })).toBeVisible();
+    await expect(health.locator('[data-part="succeeded"]')).toHaveCount(1);
+    await expect(health.getByText('failing')).toHaveCount(0);
+    await expectAccessible(page, 'the blade with health charts');
+  } finally {
+    slow.closeAllConnections();
+    await new Promise<void>((r) => slow.close(() => r()));
+  }
+});
+
+test('a webhook whose deliveries fail is marked failing on the blade and its page', async ({ page }) => {
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await addWebhook(page, 'failhook1', missing.url);
+  await pingAndReadStatus(page, 'failhook1', /404 Not Found/);
+  await openBlade(page);
+  const blade = page.getByRole('table');
+  const row = blade.getByRole('row').filter({ has: page.getByRole('link', { name: 'failhook1' }) });
+  const health = await cell(blade, row, 'Health');
+  await expect(health).toContainText('0% of 1');
+  await expect(health.getByText('failing', { exact: true })).toBeVisible();
+  await expect(health.locator('[data-part="failed"]')).toHaveCount(1);
+
+  await page.getByRole('link', { name: 'failhook1' }).click();
+  const day = page.getByTestId('health-24 hours');
+  await expect(day).toContainText('Last 24 hours');
+  await expect(day).toContainText('1 deliveries: 0 succeeded, 1 failed, 0 pending');
+  await expect(day.getByText('failing', { exact: true })).toBeVisible();
+  await expect(page.getByTestId('health-7 days').getByRole('img', { name: /Last 7 days: 1 deliveries/ })).toBeVisible();
+  await page.screenshot({ path: path.join(shots, 'health.png'), fullPage: true });
+});
+
+test('the events table filters by result, action and repository, and the filter stays in the URL', async ({ page }) => {
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await openBlade(page);
+  await page.getByRole('link', { name: HOOK }).click();
+  const events = page.getByRole('table').filter({ has: page.getByRole('columnheader', { name: 'Event ID' }) });
+  await expect(events.getByRole('row').filter({ hasText: 'ping' })).toHaveCount(1);
+
+  const filter = page.getByRole('search', { name: 'Filter events' });
+  await filter.getByLabel('Result').selectOption('failed');
+  await filter.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/result=failed/);
+  await expect(page.getByText('No events match this filter.')).toBeVisible();
+
+  await filter.getByLabel('Result').selectOption('succeeded');
+  await filter.getByLabel('Action').selectOption('ping');
+  await filter.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/result=succeeded/);
+  await expect(page).toHaveURL(/action=ping/);
+  await expect(events.getByRole('row').filter({ hasText: 'ping' })).toHaveCount(1);
+  await page.reload();
+  await expect(filter.getByLabel('Result')).toHaveValue('succeeded');
+  await expect(events.getByRole('row').filter({ hasText: 'ping' })).toHaveCount(1);
+
+  await filter.getByLabel('Repository').fill('team/none');
+  await filter.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/repository=team%2Fnone/);
+  await expect(page.getByText('No events match this filter.')).toBeVisible();
+  await page.getByRole('link', { name: 'Clear filters' }).click();
+  await expect(page).not.toHaveURL(/result=/);
+});
+
+// axe-core on every page, in three tests so each fits its time on a busy VM.
+test('axe-core: the sign-in page, the blade and the Add form have 0 violations (WCAG 2.1 A and AA)', async ({ page, browser }) => {
+  // Signed out: the sign-in page, also with its error.
+  const anonContext = await browser.newContext();
+  const anon = await anonContext.newPage();
+  await anon.goto(base() + '/login');
+  await expectAccessible(anon, 'the sign-in page');
+  await anon.getByLabel('Username').fill('admin');
+  await anon.getByLabel('Password').fill('wrong-password-1');
+  await anon.getByRole('button', { name: 'Sign in' }).click();
+  await expect(anon.getByText('Invalid username or password.')).toBeVisible();
+  await expectAccessible(anon, 'the sign-in page with an error');
+  await anonContext.close();
+
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await openBlade(page);
+  await expectAccessible(page, 'the Webhooks blade');
+  await page.getByRole('link', { name: 'Add' }).click();
+  await expectAccessible(page, 'the Add form');
+  await page.getByLabel('Webhook name').fill('ab');
+  await page.getByLabel('Webhook name').blur();
+  await expectInvalid(page.getByLabel('Webhook name'), /5-50 characters/);
+  await page.getByRole('button', { name: 'Create' }).click();
+  await expect(page.getByRole('heading', { name: 'Add webhook' })).toBeVisible();
+  await expectAccessible(page, 'the Add form after a refused submit, with its errors');
+});
+
+test('axe-core: the webhook page, an event\'s Request and Response, Edit and the Delete dialog have 0 violations', async ({ page }) => {
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await openBlade(page);
+  await page.getByRole('link', { name: HOOK }).click();
+  await expectAccessible(page, 'the webhook page');
+  const events = page.getByRole('table').filter({ has: page.getByRole('columnheader', { name: 'Event ID' }) });
+  await events.getByRole('row').filter({ hasText: 'ping' }).first().getByRole('link').click();
+  await expect(page.getByRole('tab', { name: 'Request' })).toBeVisible();
+  await expectAccessible(page, 'the webhook page with an event open (Request)');
+  await page.getByRole('tab', { name: 'Response' }).click();
+  await expectAccessible(page, 'the webhook page with an event open (Response)');
+  await page.getByRole('button', { name: 'Delete' }).click();
+  await expect(page.getByRole('dialog')).toBeVisible();
+  await expectAccessible(page, 'the Delete dialog');
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+  await page.getByRole('link', { name: 'Edit' }).click();
+  await expect(page.getByRole('heading', { name: /Edit webhook/ })).toBeVisible();
+  await expectAccessible(page, 'the Edit form');
+});
+
+test('axe-core: Registries, API tokens, Users, Audit log and a 404 page have 0 violations', async ({ page }) => {
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  for (const link of ['Registries', 'API tokens', 'Users', 'Audit log']) {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: link, exact: true }).click();
+    await expect(page.getByRole('heading', { name: link, level: 1 })).toBeVisible();
+    await expectAccessible(page, `the ${link} page`);
+  }
+  await page.goto(base() + '/registries/myregistry/webhooks/nosuchhook1');
+  await expectAccessible(page, 'a 404 page');
 });

@@ -50,6 +50,14 @@ type Deps struct {
 	// TrustedProxies are the peers whose X-Forwarded-Proto is believed.
 	// Empty: nobody's.
 	TrustedProxies []netip.Prefix
+	// Metrics, when set, counts the events ingest stores.
+	Metrics IngestMetrics
+}
+
+// IngestMetrics counts stored events by source ("distribution" for the
+// Distribution endpoint, "events" for the ACR-shaped one).
+type IngestMetrics interface {
+	EventsIngested(source string, n int)
 }
 
 // Handler carries Deps to every handler method.
@@ -58,6 +66,8 @@ type Handler struct {
 	// tokenFails counts bearer-token failures (API, ingest) per client
 	// address, in this process's memory (see tokenFailBurst).
 	tokenFails *limiterSet
+	// healthCache keeps the settled buckets of the health charts.
+	healthCache *healthCache
 }
 
 // New returns a Handler; zero-valued limits get their defaults.
@@ -74,5 +84,5 @@ func New(d Deps) *Handler {
 	if d.SignInThrottle == nil {
 		d.SignInThrottle = NewStoreSignInThrottle(d.Store, nil)
 	}
-	return &Handler{Deps: d, tokenFails: newLimiterSet(rate.Every(tokenFailEvery), tokenFailBurst, nil)}
+	return &Handler{Deps: d, tokenFails: newLimiterSet(rate.Every(tokenFailEvery), tokenFailBurst, nil), healthCache: newHealthCache()}
 }

@@ -209,10 +209,20 @@ func (h *Handler) commitEvents(ctx context.Context, reg *models.Registry, evs []
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	out := make([]IngestedEvent, len(res))
-	queued := 0
+	queued, stored := 0, 0
 	for i, r := range res {
 		out[i] = IngestedEvent{ID: r.EventID, Action: rows[i].Action, Duplicate: r.Duplicate, Deliveries: r.Deliveries}
 		queued += r.Deliveries
+		if !r.Duplicate {
+			stored++
+		}
+	}
+	if h.Metrics != nil {
+		label := "events"
+		if source == "distribution" {
+			label = "distribution"
+		}
+		h.Metrics.EventsIngested(label, stored)
 	}
 	h.Log.Debug("events ingested", "registry", reg.Name, "source", source, "events", len(out), "deliveries", queued)
 	return out, nil

@@ -52,7 +52,7 @@ func (h *Handler) queued(c echo.Context, reg *models.Registry, w *models.Webhook
 		h.setFlash(c, flash)
 		return c.Redirect(http.StatusSeeOther, webhookURL(reg, w))
 	}
-	ev, err := h.eventsVM(c, reg, w, 1)
+	ev, err := h.eventsVM(c, reg, w, eventsQuery{})
 	if err != nil {
 		return err
 	}

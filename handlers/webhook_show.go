@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,14 +21,23 @@ import (
 const eventsPageSize = 20
 
 // WebhookShow is a webhook's page: properties (secrets masked), toolbar,
-// and the first page of its events.
+// its health over 24 hours and 7 days, and a page of its events (filter
+// and cursor from the query: result, action, repository, before, after).
 func (h *Handler) WebhookShow(c echo.Context) error {
 	reg, w, err := h.webhook(c)
 	if err != nil {
 		return h.notFoundOr(c, err, "The webhook "+c.Param("webhook"))
 	}
-	page, _ := strconv.Atoi(c.QueryParam("page"))
-	ev, err := h.eventsVM(c, reg, w, page)
+	ctx := c.Request().Context()
+	ev, err := h.eventsVM(c, reg, w, eventsQueryFrom(c))
+	if err != nil {
+		return err
+	}
+	h24, err := h.health(ctx, []uint{w.ID}, window24h)
+	if err != nil {
+		return err
+	}
+	h7, err := h.health(ctx, []uint{w.ID}, window7d)
 	if err != nil {
 		return err
 	}
@@ -37,6 +47,7 @@ func (h *Handler) WebhookShow(c echo.Context) error {
 		ServiceURI: models.MaskURI(w.ServiceURI), Headers: maskedHeaders(w.Headers),
 		CreatedAt: fmtTime(w.CreatedAt), CreatedBy: w.CreatedBy, Events: ev, AutoDisabled: autoDisabledVM(w),
 		FailedSince: h.Store.Now().UTC().Add(-24 * time.Hour).Format("2006-01-02T15:04:05"),
+		Health24h:   h24[w.ID], Health7d: h7[w.ID],
 	}
 	if vm.AutoDisabled.Since != "" {
 		if vm.AutoDisabled.Held, err = h.Store.HeldDeliveries(c.Request().Context(), w.ID); err != nil {
@@ -76,18 +87,89 @@ func (h *Handler) WebhookCallback(c echo.Context) error {
 	return render(c, http.StatusOK, views.Callback(w.ServiceURI, sortedKV(w.Headers), w.SigningSecret))
 }
 
-// eventsVM builds one page (1-based) of a webhook's events table.
-func (h *Handler) eventsVM(c echo.Context, reg *models.Registry, w *models.Webhook, page int) (views.EventsVM, error) {
-	if page < 1 {
-		page = 1
+// eventsQuery is what the events table shows: a filter and a cursor
+// (Older: the page below it; Newer: the page above it; neither: the newest).
+type eventsQuery struct {
+	filter       models.DeliveryFilter
+	older, newer *models.Cursor
+}
+
+// eventsQueryFrom reads the table's query parameters; unknown values of
+// result and action, and malformed cursors, are ignored.
+func eventsQueryFrom(c echo.Context) eventsQuery {
+	var q eventsQuery
+	for _, r := range views.EventResults {
+		if c.QueryParam("result") == r {
+			q.filter.Result = r
+		}
 	}
-	rows, total, err := h.Store.ListDeliveries(c.Request().Context(), w.ID, (page-1)*eventsPageSize, eventsPageSize)
+	for _, a := range views.EventActions {
+		if c.QueryParam("action") == a {
+			q.filter.Action = a
+		}
+	}
+	if repo := strings.TrimSpace(c.QueryParam("repository")); len(repo) <= 255 {
+		q.filter.Repository = repo
+	}
+	if cur, ok := models.ParseCursor(c.QueryParam("before")); ok {
+		q.older = &cur
+	} else if cur, ok := models.ParseCursor(c.QueryParam("after")); ok {
+		q.newer = &cur
+	}
+	return q
+}
+
+// encode renders the filter with an optional cursor parameter as a query
+// string ("?result=failed&before=…"), or "" when there is nothing to say.
+func (q eventsQuery) encode(cursorParam string, cur *models.Cursor) string {
+	v := url.Values{}
+	if q.filter.Result != "" {
+		v.Set("result", q.filter.Result)
+	}
+	if q.filter.Action != "" {
+		v.Set("action", q.filter.Action)
+	}
+	if q.filter.Repository != "" {
+		v.Set("repository", q.filter.Repository)
+	}
+	if cur != nil {
+		v.Set(cursorParam, cur.String())
+	}
+	if len(v) == 0 {
+		return ""
+	}
+	return "?" + v.Encode()
+}
+
+// self is the query string of the page q shows.
+func (q eventsQuery) self() string {
+	switch {
+	case q.older != nil:
+		return q.encode("before", q.older)
+	case q.newer != nil:
+		return q.encode("after", q.newer)
+	}
+	return q.encode("", nil)
+}
+
+// eventsVM builds one page of a webhook's events table.
+func (h *Handler) eventsVM(c echo.Context, reg *models.Registry, w *models.Webhook, q eventsQuery) (views.EventsVM, error) {
+	p, err := h.Store.PageDeliveries(c.Request().Context(), w.ID, q.filter, q.older, q.newer, eventsPageSize)
 	if err != nil {
 		return views.EventsVM{}, err
 	}
 	base := webhookURL(reg, w) + "/events"
-	vm := views.EventsVM{BaseURL: base, Page: page, Total: total, Pages: int((total + eventsPageSize - 1) / eventsPageSize)}
-	for _, r := range rows {
+	vm := views.EventsVM{BaseURL: base, PageURL: webhookURL(reg, w),
+		Filter: views.EventFilter{Result: q.filter.Result, Action: q.filter.Action, Repository: q.filter.Repository}}
+	vm.SelfQuery = q.self()
+	vm.Partial, vm.Scan = p.Partial, models.FilterScan
+	if p.Older != nil {
+		vm.OlderQuery = q.encode("before", p.Older)
+	}
+	if p.Newer != nil {
+		vm.NewerQuery = q.encode("after", p.Newer)
+	}
+	for _, r := range p.Rows {
 		text, tone := deliveryStatus(r.State, r.LastStatusCode, r.LastReason, r.LastError)
 		if r.State == models.DeliveryPending && r.AvailableAt == models.HeldAvailableAt {
 			// Held while the webhook is auto-disabled: nothing to poll for.
@@ -108,7 +190,9 @@ func (h *Handler) eventsVM(c echo.Context, reg *models.Registry, w *models.Webho
 	return vm, nil
 }
 
-// WebhookEvents is the events table fragment (pagination and polling).
+// WebhookEvents is the events table fragment (paging, polling). A plain
+// request (a bookmarked fragment URL) is sent to the webhook page with the
+// same query.
 func (h *Handler) WebhookEvents(c echo.Context) error {
 	reg, w, err := h.webhook(c)
 	if err != nil {
@@ -119,11 +203,11 @@ func (h *Handler) WebhookEvents(c echo.Context) error {
 		}
 		return h.notFoundOr(c, err, "The webhook "+c.Param("webhook"))
 	}
-	page, _ := strconv.Atoi(c.QueryParam("page"))
+	q := eventsQueryFrom(c)
 	if !isHTMX(c) {
-		return c.Redirect(http.StatusSeeOther, webhookURL(reg, w)+"?page="+strconv.Itoa(max(page, 1)))
+		return c.Redirect(http.StatusSeeOther, webhookURL(reg, w)+q.self())
 	}
-	vm, err := h.eventsVM(c, reg, w, page)
+	vm, err := h.eventsVM(c, reg, w, q)
 	if err != nil {
 		return err
 	}

@@ -161,11 +161,14 @@ type Delivery struct {
 	ID uint `gorm:"primaryKey"`
 	// EventSeq is the event's key; EventID its public id, kept here too so
 	// lists need no join.
-	EventSeq  int64  `gorm:"column:event_seq;not null"`
-	EventID   string `gorm:"size:64;not null"`
-	WebhookID uint   `gorm:"not null;index:idx_delivery_webhook,priority:1"`
-	State     int    `gorm:"not null;default:0;index:idx_delivery_due,priority:1"`
-	Attempts  int    `gorm:"not null;default:0"`
+	EventSeq int64  `gorm:"column:event_seq;not null"`
+	EventID  string `gorm:"size:64;not null"`
+	// WebhookID is indexed with CreatedAt (idx_delivery_webhook: the events
+	// table) and with State and CreatedAt (idx_delivery_health, migration
+	// 00011: the health charts and the result filter).
+	WebhookID uint `gorm:"not null;index:idx_delivery_webhook,priority:1"`
+	State     int  `gorm:"not null;default:0;index:idx_delivery_due,priority:1"`
+	Attempts  int  `gorm:"not null;default:0"`
 	// AvailableAt (unix ns) is when the dispatcher may claim the row next:
 	// the retry time while pending, the lease expiry while in flight.
 	//

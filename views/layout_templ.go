@@ -194,7 +194,7 @@ func topBar(p Page) templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "<header class=\"border-b border-slate-200 bg-white\"><div class=\"mx-auto flex max-w-7xl flex-wrap items-center gap-4 px-4 py-3 sm:px-6 lg:px-8\"><a href=\"/\" class=\"flex items-center gap-2 font-semibold text-slate-900\"><span class=\"inline-flex h-7 w-7 items-center justify-center rounded bg-sky-600 text-xs font-bold text-white\" aria-hidden=\"true\">RH</span> Registry Hooks</a> ")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "<header class=\"border-b border-slate-200 bg-white\"><div class=\"mx-auto flex max-w-7xl flex-wrap items-center gap-4 px-4 py-3 sm:px-6 lg:px-8\"><a href=\"/\" class=\"flex items-center gap-2 font-semibold text-slate-900\"><span class=\"inline-flex h-7 w-7 items-center justify-center rounded bg-sky-700 text-xs font-bold text-white\" aria-hidden=\"true\">RH</span> Registry Hooks</a> ")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -565,7 +565,7 @@ func Login(vm LoginVM) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 37, "<div class=\"mx-auto mt-16 max-w-sm\"><div class=\"mb-6 flex items-center justify-center gap-2 text-lg font-semibold\"><span class=\"inline-flex h-8 w-8 items-center justify-center rounded bg-sky-600 text-sm font-bold text-white\" aria-hidden=\"true\">RH</span> Registry Hooks</div><form method=\"post\" action=\"/login\" class=\"space-y-4 rounded-lg border border-slate-200 bg-white p-6 shadow-sm\"><h1 class=\"text-lg font-semibold text-slate-900\">Sign in</h1>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 37, "<div class=\"mx-auto mt-16 max-w-sm\"><div class=\"mb-6 flex items-center justify-center gap-2 text-lg font-semibold\"><span class=\"inline-flex h-8 w-8 items-center justify-center rounded bg-sky-700 text-sm font-bold text-white\" aria-hidden=\"true\">RH</span> Registry Hooks</div><form method=\"post\" action=\"/login\" class=\"space-y-4 rounded-lg border border-slate-200 bg-white p-6 shadow-sm\"><h1 class=\"text-lg font-semibold text-slate-900\">Sign in</h1>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -50,6 +50,8 @@ type WebhookRow struct {
 	Tone string
 	// AutoDisabled is set when the system disabled the webhook.
 	AutoDisabled AutoDisabledVM
+	// Health is the last 24 hours of its deliveries.
+	Health HealthVM
 }
 
 // BladeVM is the Webhooks blade of a registry.
@@ -61,6 +63,40 @@ type BladeVM struct {
 	Count int
 	// AddURL opens the create form; empty when the quota is reached.
 	AddURL string
+	// TableURL reloads this page of the table alone (Refresh, polling).
+	TableURL string
+	// Polling makes the table refresh itself while a delivery shown on it
+	// is open, so its HTTP status changes without a reload.
+	Polling bool
+	// PageN of Pages (1-based); PrevURL and NextURL are empty at the ends.
+	PageN, Pages     int
+	PrevURL, NextURL string
+}
+
+// HealthVM is a webhook's deliveries over a window: counts, success rate
+// and one bar per time bucket for a small SVG chart.
+type HealthVM struct {
+	// Window names the span: "24 hours", "7 days".
+	Window    string
+	Succeeded int64
+	Failed    int64
+	Open      int64
+	// Rate is the success rate of finished deliveries ("97%"), empty when
+	// none finished.
+	Rate string
+	// Failing is set when under 80% of the finished deliveries succeeded.
+	Failing bool
+	Bars    []HealthBar
+	// BucketLabel says how long one bar is ("1 hour").
+	BucketLabel string
+}
+
+// Total is every delivery of the window.
+func (h HealthVM) Total() int64 { return h.Succeeded + h.Failed + h.Open }
+
+// HealthBar is one time bucket of a health chart.
+type HealthBar struct {
+	Succeeded, Failed, Open int64
 }
 
 // FormVM is the create or edit form of a webhook, re-rendered with the
@@ -108,18 +144,45 @@ type WebhookVM struct {
 	FailedSince string
 	// Signing is the signing secret property.
 	Signing SigningSecretVM
+	// Health24h and Health7d are its deliveries of the last 24 hours and 7 days.
+	Health24h, Health7d HealthVM
 }
 
-// EventsVM is the webhook's events table, one page of deliveries.
+// EventsVM is the webhook's events table, one page of deliveries, newest
+// first, paged by cursor (keyset), filtered by the fields of Filter.
 type EventsVM struct {
 	BaseURL string // the events fragment URL, without the query
+	PageURL string // the webhook page, where the filter form goes
 	Rows    []EventRow
-	Page    int
-	Pages   int
-	Total   int64
+	Filter  EventFilter
+	// SelfQuery, NewerQuery and OlderQuery are the query strings (with
+	// the filter) of this page and its neighbours; the last two are empty
+	// at the ends.
+	SelfQuery, NewerQuery, OlderQuery string
 	// Polling makes the fragment refresh itself while a delivery is open.
 	Polling bool
+	// Partial says the filter searched its window of deliveries without
+	// filling the page; Older searches on.
+	Partial bool
+	// Scan is how many deliveries such a window holds.
+	Scan int
 }
+
+// EventFilter is what the events table is narrowed to; empty fields match all.
+type EventFilter struct {
+	Result     string // succeeded, failed, pending
+	Action     string
+	Repository string
+}
+
+// Active reports whether any filter is set.
+func (f EventFilter) Active() bool { return f.Result != "" || f.Action != "" || f.Repository != "" }
+
+// EventResults and EventActions are the choices of the filter form.
+var (
+	EventResults = []string{"succeeded", "failed", "pending"}
+	EventActions = []string{"push", "delete", "quarantine", "chart_push", "chart_delete", "ping"}
+)
 
 // EventRow is one delivery in the events table.
 type EventRow struct {

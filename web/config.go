@@ -59,6 +59,9 @@ type Config struct {
 	// retry, comma-separated. Default 5s,5m,30m,2h,5h,10h,10h
 	// (REGISTRYHOOKS_RETRY_SCHEDULE); parsed into Dispatch.RetrySchedule.
 	RetrySchedule string
+	// MetricsToken, when set, is the bearer token GET /metrics requires.
+	// Empty: the endpoint is open (REGISTRYHOOKS_METRICS_TOKEN).
+	MetricsToken string
 	// Dispatch configures the delivery dispatcher (timeout, attempts, ...).
 	Dispatch dispatch.Config
 	// AutoDisableAfter disables a webhook whose deliveries have all failed
@@ -158,6 +161,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	c.IngestToken = getenv("REGISTRYHOOKS_INGEST_TOKEN")
 	c.APIToken = getenv("REGISTRYHOOKS_API_TOKEN")
 	c.SecretKey = getenv("REGISTRYHOOKS_SECRET_KEY")
+	c.MetricsToken = getenv("REGISTRYHOOKS_METRICS_TOKEN")
 	c.MaxIngestBody = 1 << 20
 	c.Dispatch.AllowPrivateTargets = c.AllowPrivateTargets
 	if err := checkTokenLengths(getenv); err != nil {

@@ -18,10 +18,11 @@ const (
 	armBodyLimit    = "1MiB"
 )
 
-// routes is the one route table of the server.
-func routes(e *echo.Echo, h *handlers.Handler) {
-	// Machines: health, static assets.
+// routes is the one route table of the server. metrics serves GET /metrics.
+func routes(e *echo.Echo, h *handlers.Handler, metrics http.Handler) {
+	// Machines: health, metrics (Prometheus; optional bearer token), static assets.
 	e.GET("/healthz", h.Healthz)
+	e.GET("/metrics", echo.WrapHandler(metrics))
 	e.GET("/static/*", staticHandler())
 	e.GET("/favicon.ico", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/static/favicon.svg") })
 

@@ -23,6 +23,7 @@ import (
 	"github.com/registryhooks/registryhooks/models"
 	"github.com/registryhooks/registryhooks/static"
 	"github.com/registryhooks/registryhooks/web/dispatch"
+	"github.com/registryhooks/registryhooks/web/metrics"
 )
 
 // Server is the running portal: HTTP server, store and dispatcher.
@@ -65,11 +66,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 			"username", models.AdminUsername, "password", generated)
 	}
 	disp := dispatch.New(store, cfg.Dispatch, log)
+	m := metrics.New(store, store.Now, log)
+	disp.Observe(m)
 	h := handlers.New(handlers.Deps{
 		Store: store, Dispatcher: disp, Log: log, IngestToken: cfg.IngestToken, APIToken: cfg.APIToken,
 		MaxIngestBody: cfg.MaxIngestBody, AllowPrivateTargets: cfg.AllowPrivateTargets,
 		SecureCookies: cfg.TLS(), SessionTTL: cfg.SessionTTL,
-		PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies,
+		PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, Metrics: m,
 		CheckTarget: func(ctx context.Context, uri string) error {
 			// Only a refusal counts; a name that does not resolve now may
 			// resolve later, and every delivery is checked again at dial time.
@@ -84,9 +87,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(log)
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
-	e.Use(saneRequestID(), requestID(), middleware.Recover(), requestLogger(log), securityHeaders(cfg.TLS()))
-	routes(e, h)
-	ad := dispatch.NewAutoDisabler(store, dispatch.AutoDisableConfig{After: cfg.AutoDisableAfter}, log)
+	e.Use(saneRequestID(), requestID(), middleware.Recover(), requestLogger(log), m.Middleware(), securityHeaders(cfg.TLS()))
+	routes(e, h, m.Handler(cfg.MetricsToken))
+	ad := dispatch.NewAutoDisabler(store, dispatch.AutoDisableConfig{After: cfg.AutoDisableAfter,
+		OnAutoDisabled: func(uint) { m.WebhooksAutoDisabled(1) }}, log)
 	return &Server{cfg: cfg, log: log, store: store, disp: disp, echo: e, autoDisable: ad}, nil
 }
 
@@ -258,7 +262,7 @@ func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 		Skipper: func(c echo.Context) bool {
 			path := c.Request().URL.Path
-			return strings.HasPrefix(path, "/static/") || path == "/healthz"
+			return strings.HasPrefix(path, "/static/") || path == "/healthz" || path == "/metrics"
 		},
 		HandleError: true,
 		LogMethod:   true, LogURIPath: true, LogStatus: true, LogLatency: true, LogRemoteIP: true,

@@ -29,6 +29,8 @@ type Dispatcher struct {
 	now func() time.Time
 	// jitter returns a random fraction in [0,1); tests pin it.
 	jitter func() float64
+	// obs is told of attempts and finished deliveries (metrics).
+	obs Observer
 
 	kick    chan struct{}
 	freed   chan struct{}
@@ -114,6 +116,7 @@ func New(store *models.Store, cfg Config, log *slog.Logger) *Dispatcher {
 		client:   newClient(c),
 		now:      time.Now,
 		jitter:   rand.Float64,
+		obs:      nopObserver{},
 		kick:     make(chan struct{}, 1),
 		freed:    make(chan struct{}, 1),
 		pool:     make(chan struct{}, c.Workers),
@@ -544,14 +547,17 @@ func (d *Dispatcher) work(j job, slots chan struct{}) {
 		d.results <- result{job: j, released: true}
 		return
 	}
+	t0 := time.Now()
 	t := j.t
 	t.eventID = j.claim.EventID // the payload's id, for the signature headers
 	rec := d.attempt(d.workCtx, t, j.payload)
+	elapsed := time.Since(t0)
 	<-d.pool
 	if d.workCtx.Err() != nil && rec.StatusCode == 0 {
 		d.results <- result{job: j, released: true}
 		return
 	}
+	d.obs.AttemptDone(elapsed, rec.StatusCode >= 200 && rec.StatusCode < 300)
 	rec.DeliveryID, rec.WebhookID, rec.EventID, rec.Number = j.claim.ID, j.claim.WebhookID, j.claim.EventID, j.claim.Attempt
 	now := d.now()
 	r := models.AttemptResult{Attempt: rec, Token: j.claim.Token, UpdatedAt: now, AvailableAt: now}
@@ -618,6 +624,12 @@ func (d *Dispatcher) flush(batch []result) {
 	if err := d.store.RecordAttempts(ctx, recs); err != nil {
 		// The rows stay leased and come back when the lease expires.
 		d.log.Error("dispatch: record attempts", "error", err, "attempts", len(recs))
+	} else {
+		for i := range recs {
+			if recs[i].State == models.DeliverySucceeded || recs[i].State == models.DeliveryFailed {
+				d.obs.DeliveryFinished(recs[i].State == models.DeliverySucceeded)
+			}
+		}
 	}
 	if err := d.store.ReleaseDeliveries(ctx, released, d.now()); err != nil {
 		d.log.Error("dispatch: release deliveries", "error", err, "deliveries", len(released))
