@@ -105,14 +105,14 @@ func SigningSecret(vm SigningSecretVM) templ.Component {
 			}
 		}
 		if vm.Secret != "" {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "<div class=\"mt-2 rounded-md border border-amber-200 bg-amber-50 p-3 text-xs\" role=\"status\"><p class=\"font-semibold text-amber-900\">New signing secret: copy it to the receiver now</p><p class=\"mt-1 break-all font-mono\" data-testid=\"signing-secret-value\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "  <div class=\"mt-2 rounded-md border border-amber-200 bg-amber-50 p-3 text-xs\" role=\"status\" tabindex=\"-1\" autofocus><p class=\"font-semibold text-amber-900\">New signing secret: copy it to the receiver now</p><p class=\"mt-1 break-all font-mono\" data-testid=\"signing-secret-value\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var4 string
 			templ_7745c5c3_Var4, templ_7745c5c3_Err = templ.JoinStringErrs(vm.Secret)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/signing.templ`, Line: 38, Col: 86}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/signing.templ`, Line: 40, Col: 86}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var4))
 			if templ_7745c5c3_Err != nil {
