@@ -1,3 +1,4 @@
+import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -85,6 +86,13 @@ async function shownSecret(page: Page): Promise<string> {
   return secret;
 }
 
+// axe-core on the page as it is now (as portal.spec.ts): WCAG 2.0/2.1 A and AA, 0 violations.
+async function expectAccessible(page: Page, where: string) {
+  const { violations } = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
+  const summary = violations.map((v) => `${v.id} (${v.impact}): ${v.help}\n  ${v.nodes.map((n) => n.target.join(' ')).join('\n  ')}`);
+  expect(summary, `axe violations on ${where}`).toEqual([]);
+}
+
 const verifies = (secret: string, d: Delivery) => {
   try {
     new Webhook(secret).verify(d.body, d.headers);
@@ -128,6 +136,7 @@ test('signing secret: generated and rotated from the webhook page, deliveries ve
     await page.getByRole('button', { name: 'Generate signing secret' }).click();
     const first = await shownSecret(page);
     await expect(page.getByRole('button', { name: 'Regenerate signing secret' })).toBeVisible();
+    await expectAccessible(page, 'the webhook page with a new signing secret shown');
 
     // After a reload the page says it signs, and the secret is gone from it...
     await page.reload();
@@ -136,6 +145,7 @@ test('signing secret: generated and rotated from the webhook page, deliveries ve
     // ...until a Contributor presses Show.
     await page.getByRole('button', { name: 'Show', exact: true }).click();
     await expect(page.getByText(`Signing secret: ${first}`)).toBeVisible();
+    await expectAccessible(page, 'the webhook page with the callback configuration and signing secret shown');
 
     // A Ping is signed with it: one v1 signature, over this delivery.
     d = await ping();
