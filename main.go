@@ -59,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func migrate(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("registryhooks migrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	db := fs.String("db", envOr("REGISTRYHOOKS_DB", "registryhooks.db"), "database: a SQLite file path (REGISTRYHOOKS_DB)")
+	db := fs.String("db", envOr("REGISTRYHOOKS_DB", "registryhooks.db"), "database: a SQLite file path or a postgres:// URL (REGISTRYHOOKS_DB)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -67,7 +67,7 @@ func migrate(args []string, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() > 0 || *db == "" {
-		fmt.Fprintln(stderr, "registryhooks migrate: usage: registryhooks migrate [--db PATH]")
+		fmt.Fprintln(stderr, "registryhooks migrate: usage: registryhooks migrate [--db PATH|URL]")
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))

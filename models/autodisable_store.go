@@ -118,7 +118,7 @@ func (s *Store) AutoDisableWebhook(ctx context.Context, id uint, now time.Time, 
 	var ok bool
 	defer func() {
 		if ok {
-			s.hookGen.Add(1)
+			s.webhooksChanged(ctx)
 		}
 	}()
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {

@@ -48,8 +48,13 @@ type DirectLease struct {
 
 // IngestEventsLeased is IngestEvents that, with a non-nil lease, writes up
 // to its limits of the new deliveries already leased and returns them. The
-// rest stay pending for claims.
+// rest stay pending for claims. On PostgreSQL nothing is leased here (every
+// lease comes from a claim, which keeps the per-webhook limit across
+// instances) and the commit wakes every instance's dispatcher.
 func (s *Store) IngestEventsLeased(ctx context.Context, events []*Event, lease *DirectLease) ([]IngestResult, []ClaimedDelivery, error) {
+	if !s.drv.directLease() {
+		lease = nil
+	}
 	out := make([]IngestResult, len(events))
 	now := s.now().UnixNano()
 	tx, err := s.wsql.BeginTx(ctx, nil)
@@ -116,6 +121,11 @@ func (s *Store) IngestEventsLeased(ctx context.Context, events []*Event, lease *
 	}
 	if _, err := s.insertDeliveries(ctx, tx, dels, now, time.Time{}); err != nil {
 		return nil, nil, fmt.Errorf("store: ingest: %w", err)
+	}
+	if len(dels) > 0 {
+		if err := s.drv.outboxChanged(ctx, tx); err != nil {
+			return nil, nil, fmt.Errorf("store: ingest: notify: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, nil, fmt.Errorf("store: ingest %d events: commit: %w", len(events), err)
@@ -273,7 +283,10 @@ func (s *Store) QueuePing(ctx context.Context, w *Webhook, ev *Event) (*Delivery
 			return err
 		}
 		d.EventSeq = ev.Seq
-		return tx.Create(d).Error
+		if err := tx.Create(d).Error; err != nil {
+			return err
+		}
+		return s.outboxChangedGorm(ctx, tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: queue ping for webhook %q: %w", w.Name, err)
@@ -368,4 +381,12 @@ func (s *Store) Redeliver(ctx context.Context, webhookID, deliveryID uint) (stri
 		return "", err
 	}
 	return orig.EventID, nil
+}
+
+// outboxChangedGorm is driver.outboxChanged inside a GORM transaction.
+func (s *Store) outboxChangedGorm(ctx context.Context, tx *gorm.DB) error {
+	if s.engine != enginePostgres {
+		return nil
+	}
+	return tx.WithContext(ctx).Exec("SELECT pg_notify('" + channelOutbox + "', '')").Error
 }

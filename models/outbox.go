@@ -40,7 +40,10 @@ type ClaimOptions struct {
 	Lease time.Duration
 	// Limit caps the rows claimed.
 	Limit int
-	// PerWebhook caps the rows in flight per webhook, counting Busy.
+	// PerWebhook caps the rows in flight per webhook. On SQLite (one
+	// process) it counts Busy; on PostgreSQL it counts the live leases of
+	// every instance, read under the webhook's row lock, so it is the
+	// limit across instances.
 	PerWebhook int
 	// Busy counts the deliveries of each webhook the caller has in flight
 	// already. Webhooks at PerWebhook are skipped entirely, so a slow
@@ -89,6 +92,16 @@ func (s *Store) ClaimDeliveries(ctx context.Context, opt ClaimOptions) ([]Claime
 	if opt.Limit <= 0 {
 		return nil, nil
 	}
+	out, err := s.drv.claim(ctx, s, opt)
+	if err != nil {
+		return nil, fmt.Errorf("store: claim deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// claim is the SQLite claim: one statement (claimSQL). The process holds
+// the file's lock, so nobody else claims meanwhile.
+func (sqliteDriver) claim(ctx context.Context, s *Store, opt ClaimOptions) ([]ClaimedDelivery, error) {
 	full := []uint{}
 	busy := map[string]int{}
 	for id, n := range opt.Busy {
@@ -112,18 +125,18 @@ func (s *Store) ClaimDeliveries(ctx context.Context, opt ClaimOptions) ([]Claime
 	rows, err := s.wsql.QueryContext(ctx, claimSQL, string(busyJSON), until.UnixNano(), now,
 		string(fullJSON), scan, opt.PerWebhook, opt.Limit, s.instance)
 	if err != nil {
-		return nil, fmt.Errorf("store: claim deliveries: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		c := ClaimedDelivery{Until: until}
 		if err := rows.Scan(&c.ID, &c.EventSeq, &c.EventID, &c.WebhookID, &c.Attempt, &c.Token); err != nil {
-			return nil, fmt.Errorf("store: claim deliveries: %w", err)
+			return nil, err
 		}
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: claim deliveries: %w", err)
+		return nil, err
 	}
 	return out, nil
 }

@@ -9,11 +9,32 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 )
+
+// testEngine is the engine the store tests run on: sqlite (the default) or
+// postgres, from REGISTRYHOOKS_TEST_ENGINE; CI runs them on both.
+func testEngine() string {
+	if os.Getenv("REGISTRYHOOKS_TEST_ENGINE") == "postgres" {
+		return enginePostgres
+	}
+	return engineSQLite
+}
+
+// testDB returns a new, empty database for one test on the test engine: a
+// SQLite file in the test's temporary directory, or a fresh PostgreSQL
+// database dropped when the test ends.
+func testDB(t testing.TB) string {
+	t.Helper()
+	if testEngine() == enginePostgres {
+		return newPostgresDB(t)
+	}
+	return filepath.Join(t.TempDir(), "test.db")
+}
 
 // postgresAdminURL is the server the tests make their databases on:
 // REGISTRYHOOKS_TEST_POSTGRES, an admin URL.

@@ -160,7 +160,7 @@ func (s *Store) CreateRegistry(ctx context.Context, in RegistryInput) (*Registry
 		SubscriptionID: in.SubscriptionID, ResourceGroup: in.ResourceGroup, TagsJSON: encodeTags(in.Tags),
 		IngestToken: s.cipher.Seal(newToken("rhi_")),
 	}
-	defer s.forgetRegistries()
+	defer s.registriesChanged(ctx)
 	if err := s.db.WithContext(ctx).Create(r).Error; err != nil {
 		if isUnique(err) {
 			return nil, fmt.Errorf("store: create registry %q: %w", in.Name, ErrAlreadyExists)
@@ -184,7 +184,7 @@ func (s *Store) UpdateRegistry(ctx context.Context, name string, in RegistryInpu
 	if q := WebhookQuota(in.SKU); int(n) > q {
 		return nil, fmt.Errorf("store: update registry %q: %w", name, &QuotaError{SKU: in.SKU, Limit: q})
 	}
-	defer s.forgetRegistries()
+	defer s.registriesChanged(ctx)
 	r.SKU, r.LoginServer, r.Location, r.TagsJSON = in.SKU, in.LoginServer, in.Location, encodeTags(in.Tags)
 	if err := s.db.WithContext(ctx).Save(r).Error; err != nil {
 		return nil, fmt.Errorf("store: update registry %q: %w", name, err)
@@ -245,8 +245,8 @@ func (s *Store) DeleteRegistry(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	defer s.forgetRegistries()
-	defer s.hookGen.Add(1) // its webhooks go with it
+	defer s.registriesChanged(ctx)
+	defer s.webhooksChanged(ctx) // its webhooks go with it
 	if err := s.db.WithContext(ctx).Delete(&Registry{}, r.ID).Error; err != nil {
 		return fmt.Errorf("store: delete registry %q: %w", name, err)
 	}
@@ -266,7 +266,7 @@ func (s *Store) IngestToken(r *Registry) (string, error) {
 // RotateIngestToken gives the registry a new ingest token and returns it.
 func (s *Store) RotateIngestToken(ctx context.Context, r *Registry) (string, error) {
 	tok := newToken("rhi_")
-	defer s.forgetRegistries()
+	defer s.registriesChanged(ctx)
 	if err := s.db.WithContext(ctx).Model(r).Update("ingest_token", s.cipher.Seal(tok)).Error; err != nil {
 		return "", fmt.Errorf("store: rotate ingest token of %q: %w", r.Name, err)
 	}

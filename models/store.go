@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -54,6 +55,11 @@ type Store struct {
 	instance string
 	// fileLock is held on <db>.lock while a SQLite store is open.
 	fileLock *os.File
+	// drv holds the few queries that differ between the engines.
+	drv driver
+	// dsn is the PostgreSQL URL, for the listener's own connection.
+	dsn string
+	log *slog.Logger
 	// registries caches GetRegistry by lowercased name (*Registry).
 	registries sync.Map
 	// hookGen counts writes to webhooks, so callers that cache webhooks
@@ -62,7 +68,9 @@ type Store struct {
 }
 
 // WebhookGeneration changes whenever a webhook is created, changed or
-// deleted through this store, the database's only writer.
+// deleted through this store, and on PostgreSQL whenever another instance
+// says it changed one (a notification), or the listener reconnected and may
+// have missed such a notification.
 func (s *Store) WebhookGeneration() uint64 { return s.hookGen.Load() }
 
 // Options tune Open. The zero value is usable.
@@ -74,8 +82,14 @@ type Options struct {
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Log receives what Open does to the schema (migrations applied, a
-	// database baselined). Default: discarded.
+	// database baselined) and the PostgreSQL listener's reconnects.
+	// Default: discarded.
 	Log *slog.Logger
+	// MaxConns bounds the PostgreSQL connection pool of this instance.
+	// Default 8: with the one connection that listens for notifications,
+	// ten instances stay within PostgreSQL's default max_connections of
+	// 100. Ignored for SQLite (one writer, ReadConns readers).
+	MaxConns int
 }
 
 // ErrLocked means another process has the SQLite database open: one
@@ -88,9 +102,13 @@ var ErrLocked = errors.New("database in use by another process")
 // the extra sync), and applies the schema migrations it lacks (see
 // migrations/README.md). It holds an exclusive lock on path+".lock" until
 // Close: a second process on the same file gets ErrLocked.
+//
+// A postgres:// or postgresql:// URL opens PostgreSQL instead (13 or
+// newer): any number of processes may share that database; migrations run
+// under an advisory lock.
 func Open(path string, opt Options) (*Store, error) {
-	if strings.HasPrefix(path, "postgres://") || strings.HasPrefix(path, "postgresql://") {
-		return nil, fmt.Errorf("store: postgres is not supported yet; use a SQLite file path")
+	if IsPostgresURL(path) {
+		return openPostgres(path, opt)
 	}
 	lock, err := lockFile(path + ".lock")
 	if err != nil {
@@ -103,6 +121,11 @@ func Open(path string, opt Options) (*Store, error) {
 	}
 	s.fileLock = lock
 	return s, nil
+}
+
+// IsPostgresURL reports whether a --db value names a PostgreSQL database.
+func IsPostgresURL(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
 }
 
 func openSQLite(path string, opt Options) (*Store, error) {
@@ -152,7 +175,8 @@ func openSQLite(path string, opt Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: w, wsql: wsql, rdb: r, cipher: opt.Cipher, now: now, engine: engineSQLite, instance: newInstanceID()}, nil
+	return &Store{db: w, wsql: wsql, rdb: r, cipher: opt.Cipher, now: now, engine: engineSQLite, instance: newInstanceID(),
+		drv: sqliteDriver{}, log: log}, nil
 }
 
 // newInstanceID names one process's leases: random, so a restarted process
@@ -198,7 +222,9 @@ func (s *Store) Close() error {
 	var errs []error
 	for _, g := range []*gorm.DB{s.rdb, s.db} {
 		if d, err := g.DB(); err == nil {
-			errs = append(errs, d.Close())
+			if err := d.Close(); err != nil && !strings.Contains(err.Error(), "closed") {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if s.fileLock != nil {
@@ -214,7 +240,7 @@ func (s *Store) MigrationsPending(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("store: %w", err)
 	}
-	return migrationsPending(ctx, rsql, engineSQLite)
+	return migrationsPending(ctx, rsql, s.engine)
 }
 
 // Ping checks that the database answers.
@@ -237,5 +263,24 @@ func notFound(err error, what string) error {
 }
 
 func isUnique(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "23505" // unique_violation
+	}
 	return err != nil && (errors.Is(err, gorm.ErrDuplicatedKey) || strings.Contains(err.Error(), "UNIQUE constraint failed"))
+}
+
+// webhooksChanged follows every write to webhooks: the generation moves,
+// so this process's dispatcher looks again, and other instances are told
+// to do the same. Writers of webhooks outside this file call it too.
+func (s *Store) webhooksChanged(ctx context.Context) {
+	s.hookGen.Add(1)
+	s.drv.changed(ctx, s, "webhooks")
+}
+
+// registriesChanged follows every write to registries (ingest tokens
+// included): the registry cache is dropped here and on other instances.
+func (s *Store) registriesChanged(ctx context.Context) {
+	s.forgetRegistries()
+	s.drv.changed(ctx, s, "registries")
 }

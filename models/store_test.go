@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +21,7 @@ func setup(t *testing.T) testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(filepath.Join(t.TempDir(), "test.db"), Options{Cipher: c})
+	s, err := Open(testDB(t), Options{Cipher: c})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -144,7 +144,7 @@ func (s *Store) openListed(w *Webhook) error {
 // uniqueness and the SKU quota are checked in the same transaction as the
 // insert, so two concurrent creates cannot both squeeze past the quota.
 func (s *Store) CreateWebhook(ctx context.Context, reg *Registry, in WebhookInput, createdBy string) (*Webhook, error) {
-	defer s.hookGen.Add(1)
+	defer s.webhooksChanged(ctx)
 	if in.Location == "" {
 		in.Location = reg.Location
 	}
@@ -190,7 +190,7 @@ func (s *Store) CreateWebhook(ctx context.Context, reg *Registry, in WebhookInpu
 // UpdateWebhook replaces the settable fields of webhook w (found by its id)
 // with in, which has passed Validate. The name and location do not change.
 func (s *Store) UpdateWebhook(ctx context.Context, w *Webhook, in WebhookInput) (*Webhook, error) {
-	defer s.hookGen.Add(1)
+	defer s.webhooksChanged(ctx)
 	now := s.now()
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if in.Status == StatusEnabled {
@@ -226,7 +226,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *Webhook, in WebhookInput) 
 // auto-disable and makes its held deliveries due at once (see enableTx);
 // UpdateWebhook does the same when it enables.
 func (s *Store) SetWebhookStatus(ctx context.Context, w *Webhook, status string) error {
-	defer s.hookGen.Add(1)
+	defer s.webhooksChanged(ctx)
 	now := s.now()
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if status == StatusEnabled {
@@ -319,7 +319,7 @@ func (s *Store) CountWebhooks(ctx context.Context, registryID uint) (int64, erro
 // DeleteWebhook removes a webhook and, through the foreign keys, its
 // deliveries and attempts. It returns ErrNotFound when there was none.
 func (s *Store) DeleteWebhook(ctx context.Context, w *Webhook) error {
-	defer s.hookGen.Add(1)
+	defer s.webhooksChanged(ctx)
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Where("webhook_id = ?", w.ID).Delete(&Attempt{}).Error; err != nil {
 			return err

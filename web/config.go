@@ -20,8 +20,14 @@ import (
 type Config struct {
 	// Addr is the listen address. Default 127.0.0.1:8080 (REGISTRYHOOKS_ADDR).
 	Addr string
-	// DB is the SQLite file path. Default registryhooks.db (REGISTRYHOOKS_DB).
+	// DB is the SQLite file path, or a postgres:// or postgresql:// URL
+	// (PostgreSQL 13+, any number of instances on one database). Default
+	// registryhooks.db (REGISTRYHOOKS_DB).
 	DB string
+	// DBMaxConns bounds this instance's PostgreSQL connection pool. Default
+	// 8 (plus one connection that listens), so ten instances fit in
+	// PostgreSQL's default of 100 connections (REGISTRYHOOKS_DB_MAX_CONNS).
+	DBMaxConns int
 	// AdminPassword is the first admin's password, used only when no user
 	// exists yet. Empty: one is generated and logged once
 	// (REGISTRYHOOKS_ADMIN_PASSWORD).
@@ -40,7 +46,9 @@ type Config struct {
 	// (REGISTRYHOOKS_SECRET_KEY).
 	SecretKey string
 	// KeyFile holds the generated key. Default: the DB path plus ".key"
-	// (REGISTRYHOOKS_KEY_FILE).
+	// (REGISTRYHOOKS_KEY_FILE). On PostgreSQL there is no default: every
+	// instance must open the others' secrets, so SecretKey or an existing
+	// KeyFile shared by all of them is required.
 	KeyFile string
 	// TLSCert and TLSKey, both set, make the server speak HTTPS
 	// (REGISTRYHOOKS_TLS_CERT, REGISTRYHOOKS_TLS_KEY).
@@ -129,7 +137,10 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs := flag.NewFlagSet("registryhooks serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Addr, "addr", env("REGISTRYHOOKS_ADDR", "127.0.0.1:8080"), "listen address (REGISTRYHOOKS_ADDR)")
-	fs.StringVar(&c.DB, "db", env("REGISTRYHOOKS_DB", "registryhooks.db"), "SQLite database file (REGISTRYHOOKS_DB)")
+	fs.StringVar(&c.DB, "db", env("REGISTRYHOOKS_DB", "registryhooks.db"), "SQLite database file, or a postgres:// URL (REGISTRYHOOKS_DB)")
+	fs.IntVar(&c.DBMaxConns, "db-max-conns", envInt("REGISTRYHOOKS_DB_MAX_CONNS", 8), "PostgreSQL connections of this instance (REGISTRYHOOKS_DB_MAX_CONNS)")
+	fs.DurationVar(&c.Dispatch.Lease, "lease-ttl", envDur("REGISTRYHOOKS_LEASE_TTL", 30*time.Second), "how long a claimed delivery stays leased without a heartbeat; a killed instance's deliveries are taken over after this (REGISTRYHOOKS_LEASE_TTL)")
+	fs.DurationVar(&c.Dispatch.HeartbeatInterval, "lease-heartbeat", envDur("REGISTRYHOOKS_LEASE_HEARTBEAT", 10*time.Second), "how often an instance renews its leases (REGISTRYHOOKS_LEASE_HEARTBEAT)")
 	fs.BoolVar(&c.AllowPrivateTargets, "allow-private-targets", envBool("REGISTRYHOOKS_ALLOW_PRIVATE_TARGETS"), "allow webhook targets on loopback and private networks (REGISTRYHOOKS_ALLOW_PRIVATE_TARGETS)")
 	fs.StringVar(&c.KeyFile, "key-file", env("REGISTRYHOOKS_KEY_FILE", ""), "file holding the key that seals secrets at rest; default: <db>.key (REGISTRYHOOKS_KEY_FILE)")
 	fs.StringVar(&c.TLSCert, "tls-cert", env("REGISTRYHOOKS_TLS_CERT", ""), "TLS certificate file; with --tls-key serves HTTPS (REGISTRYHOOKS_TLS_CERT)")
@@ -247,8 +258,20 @@ func (c *Config) validate() error {
 	if c.DB == "" {
 		errs = append(errs, errors.New("--db must not be empty"))
 	}
-	if c.KeyFile == "" {
+	if c.KeyFile == "" && !c.Postgres() {
 		c.KeyFile = c.DB + ".key"
+	}
+	if c.Postgres() && c.SecretKey == "" && c.KeyFile == "" {
+		errs = append(errs, errors.New("--db is PostgreSQL: set REGISTRYHOOKS_SECRET_KEY or --key-file, the same for every instance (a key generated per instance could not open the others' secrets)"))
+	}
+	if c.DBMaxConns < 2 {
+		errs = append(errs, errors.New("--db-max-conns must be at least 2"))
+	}
+	if c.Dispatch.Lease < c.Dispatch.Timeout+2*time.Second {
+		errs = append(errs, errors.New("--lease-ttl must be at least --delivery-timeout plus 2s"))
+	}
+	if c.Dispatch.HeartbeatInterval <= 0 || 2*c.Dispatch.HeartbeatInterval > c.Dispatch.Lease {
+		errs = append(errs, errors.New("--lease-heartbeat must be positive and at most half of --lease-ttl"))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key must be given together"))
@@ -284,13 +307,15 @@ func (c *Config) validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, errors.New("--log-format (REGISTRYHOOKS_LOG_FORMAT) must be text or json"))
 	}
-	if strings.HasPrefix(c.DB, "postgres") {
-		errs = append(errs, errors.New("--db: postgres is not supported yet; give a SQLite file path"))
-	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	return nil
+}
+
+// Postgres reports whether DB names a PostgreSQL database.
+func (c *Config) Postgres() bool {
+	return strings.HasPrefix(c.DB, "postgres://") || strings.HasPrefix(c.DB, "postgresql://")
 }
 
 // TLS reports whether the server serves HTTPS.

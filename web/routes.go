@@ -23,6 +23,7 @@ func routes(e *echo.Echo, h *handlers.Handler, metrics http.Handler) {
 	// Machines: health, metrics (Prometheus; optional bearer token), static assets.
 	e.GET("/healthz", h.Healthz)
 	e.GET("/metrics", echo.WrapHandler(metrics))
+	e.GET("/readyz", h.Readyz)
 	e.GET("/static/*", staticHandler())
 	e.GET("/favicon.ico", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/static/favicon.svg") })
 

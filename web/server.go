@@ -13,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -40,7 +42,13 @@ type Server struct {
 // New opens the database (creating and migrating it), makes sure the admin
 // account and the default registry exist, and builds the HTTP handler.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
-	store, err := models.Open(cfg.DB, models.Options{Log: log})
+	if cfg.Postgres() && cfg.SecretKey == "" {
+		// Never generate a key per instance: the others could not open it.
+		if _, err := os.Stat(cfg.KeyFile); err != nil {
+			return nil, fmt.Errorf("web: --db is PostgreSQL and the key file %s cannot be read (%w); create it once (64 hex characters) and give the same file to every instance, or set REGISTRYHOOKS_SECRET_KEY", cfg.KeyFile, err)
+		}
+	}
+	store, err := models.Open(cfg.DB, models.Options{Log: log, MaxConns: cfg.DBMaxConns})
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
@@ -159,7 +167,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.cfg.TLS() {
 		scheme = "https"
 	}
-	s.log.Info("Registry Hooks is listening", "url", scheme+"://"+ln.Addr().String(), "db", s.cfg.DB)
+	s.log.Info("Registry Hooks is listening", "url", scheme+"://"+ln.Addr().String(), "db", redactDB(s.cfg.DB), "instance", s.store.InstanceID())
 	go s.housekeeping(ctx)
 	errc := make(chan error, 1)
 	go func() {
@@ -262,7 +270,7 @@ func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 		Skipper: func(c echo.Context) bool {
 			path := c.Request().URL.Path
-			return strings.HasPrefix(path, "/static/") || path == "/healthz" || path == "/metrics"
+			return strings.HasPrefix(path, "/static/") || path == "/healthz" || path == "/readyz" || path == "/metrics"
 		},
 		HandleError: true,
 		LogMethod:   true, LogURIPath: true, LogStatus: true, LogLatency: true, LogRemoteIP: true,
@@ -324,6 +332,14 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 				msg = http.StatusText(code)
 			}
 		}
+		if he == nil && strings.HasPrefix(c.Request().URL.Path, "/ingest") {
+			// Ingest could not reach or write the database (PostgreSQL
+			// restarting, a failover): nothing was accepted, and a 503
+			// makes Distribution and scripts retry.
+			code = http.StatusServiceUnavailable
+			msg = "The event store is not available right now; nothing was accepted. Retry later."
+			c.Response().Header().Set("Retry-After", "5")
+		}
 		if code >= 500 {
 			log.Error("request failed", "request_id", c.Get("request_id"), "method", c.Request().Method,
 				"path", c.Request().URL.Path, "err", err)
@@ -365,4 +381,13 @@ func staticHandler() echo.HandlerFunc {
 		fileServer.ServeHTTP(c.Response(), c.Request())
 		return nil
 	}
+}
+
+// redactDB hides a PostgreSQL URL's password for the log.
+func redactDB(db string) string {
+	u, err := url.Parse(db)
+	if err != nil || u.User == nil {
+		return db
+	}
+	return u.Redacted()
 }

@@ -10,13 +10,13 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/registryhooks/registryhooks/models"
+	"github.com/registryhooks/registryhooks/models/modelstest"
 	"github.com/registryhooks/registryhooks/web"
 )
 
@@ -46,9 +46,11 @@ func setup(t *testing.T) testBundle {
 // setupWith starts a server with extra flags.
 func setupWith(t *testing.T, flags ...string) testBundle {
 	t.Helper()
-	dir := t.TempDir()
 	env := map[string]string{"REGISTRYHOOKS_ADMIN_PASSWORD": adminPassword, "REGISTRYHOOKS_API_TOKEN": apiToken}
-	cfg, err := web.Load(append([]string{"--db", filepath.Join(dir, "portal.db")}, flags...),
+	if modelstest.Postgres() {
+		env["REGISTRYHOOKS_SECRET_KEY"] = strings.Repeat("ab", 32)
+	}
+	cfg, err := web.Load(append([]string{"--db", modelstest.DB(t)}, flags...),
 		func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)

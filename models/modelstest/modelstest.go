@@ -6,7 +6,6 @@ package modelstest
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -26,7 +25,7 @@ func Open(t testing.TB, opt models.Options) (*models.Store, *models.Registry) {
 		}
 		opt.Cipher = c
 	}
-	s, err := models.Open(filepath.Join(t.TempDir(), "test.db"), opt)
+	s, err := models.Open(DB(t), opt)
 	if err != nil {
 		t.Fatal(err)
 	}

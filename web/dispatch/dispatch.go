@@ -60,6 +60,9 @@ type Dispatcher struct {
 	cancelLoop context.CancelFunc
 	cancelWork context.CancelFunc
 	workCtx    context.Context
+	// drain is closed by a graceful Stop: leased deliveries that have not
+	// started are released rather than attempted.
+	drain chan struct{}
 	loopWG     sync.WaitGroup
 	workerWG   sync.WaitGroup
 	// The heartbeat runs until the last attempt is recorded.
@@ -170,9 +173,11 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	go func(stop chan struct{}) { defer d.commitWG.Done(); d.committer(stop) }(d.stopCommitter)
 	loopCtx, cancel := context.WithCancel(context.Background())
 	d.cancelLoop = cancel
-	d.loopWG.Add(2)
+	d.loopWG.Add(3)
 	go func() { defer d.loopWG.Done(); d.loop(loopCtx) }()
 	go func() { defer d.loopWG.Done(); d.pruneLoop(loopCtx) }()
+	// Other instances' ingests and edits (PostgreSQL; a no-op on SQLite).
+	go func() { defer d.loopWG.Done(); d.store.Listen(loopCtx, d.Kick) }()
 	d.heartbeatWG.Add(1)
 	hbCtx, hbCancel := context.WithCancel(context.Background())
 	d.cancelHeartbeat = hbCancel
@@ -200,6 +205,9 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	d.commitWG.Wait()
 	d.cancelLoop()
 	d.loopWG.Wait()
+	// Deliveries not yet started go back at once, for other instances (or
+	// the next start) to send; attempts under way finish.
+	close(d.drain)
 	err := d.waitIdle(ctx)
 	if err != nil {
 		d.cancelWork()
@@ -218,6 +226,7 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 // call it without the claim loop and drive runOnce themselves).
 func (d *Dispatcher) startWorkers() {
 	d.workCtx, d.cancelWork = context.WithCancel(context.Background())
+	d.drain = make(chan struct{})
 	d.results = make(chan result, d.capacity)
 	d.writerWG.Add(1)
 	go func() { defer d.writerWG.Done(); d.writer() }()
@@ -351,7 +360,7 @@ func (d *Dispatcher) runOnce(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	claimed, err := d.store.ClaimDeliveries(ctx, models.ClaimOptions{
-		Now: d.now(), Lease: d.cfg.Lease, Limit: free, PerWebhook: d.cfg.PerEndpoint * d.cfg.Prefetch, Busy: busy,
+		Now: d.now(), Lease: d.cfg.Lease, Limit: free, PerWebhook: d.perWebhookLeases(), Busy: busy,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("dispatch: %w", err)
@@ -383,6 +392,18 @@ func (d *Dispatcher) runOnce(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	return len(claimed), nil
+}
+
+// perWebhookLeases is how many deliveries of one webhook may be leased at
+// once. On SQLite (one process) the dispatcher leases ahead, Prefetch per
+// slot, and runs PerEndpoint of them at a time. On PostgreSQL the claim
+// counts every instance's leases, so leases are the running attempts:
+// PerEndpoint across all instances.
+func (d *Dispatcher) perWebhookLeases() int {
+	if d.store.Engine() == "postgres" {
+		return d.cfg.PerEndpoint
+	}
+	return d.cfg.PerEndpoint * d.cfg.Prefetch
 }
 
 // register counts leased deliveries as in flight.
@@ -530,6 +551,9 @@ func (d *Dispatcher) work(j job, slots chan struct{}) {
 	case <-d.workCtx.Done():
 		d.results <- result{job: j, released: true}
 		return
+	case <-d.drain:
+		d.results <- result{job: j, released: true}
+		return
 	}
 	defer func() { <-slots }()
 	select {
@@ -537,6 +561,16 @@ func (d *Dispatcher) work(j job, slots chan struct{}) {
 	case <-d.workCtx.Done():
 		d.results <- result{job: j, released: true}
 		return
+	case <-d.drain:
+		d.results <- result{job: j, released: true}
+		return
+	}
+	select {
+	case <-d.drain:
+		<-d.pool
+		d.results <- result{job: j, released: true}
+		return
+	default:
 	}
 	// The lease must outlast the attempt, however long the delivery waited
 	// for its slots: otherwise another claim could send it at the same

@@ -151,7 +151,7 @@ func (d *Dispatcher) ingestLeased(ctx context.Context, events []*models.Event) (
 			busy[k] = v
 		}
 		lease = &models.DirectLease{Until: d.now().Add(d.cfg.Lease), Limit: d.capacity - d.leased,
-			PerWebhook: d.cfg.PerEndpoint * d.cfg.Prefetch, Busy: busy}
+			PerWebhook: d.perWebhookLeases(), Busy: busy}
 	}
 	d.mu.Unlock()
 	res, leased, err := d.store.IngestEventsLeased(ctx, events, lease)

@@ -1,0 +1,31 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+)
+
+// driver holds the few queries that differ between SQLite and PostgreSQL;
+// every other query of the store is shared SQL (GORM's builder, or plain SQL
+// with ? placeholders that rebind adapts).
+type driver interface {
+	// claim leases due deliveries for this instance (see ClaimDeliveries).
+	claim(ctx context.Context, s *Store, opt ClaimOptions) ([]ClaimedDelivery, error)
+	// directLease reports whether ingest may write new deliveries already
+	// leased to this instance (see DirectLease).
+	directLease() bool
+	// outboxChanged runs inside a transaction that made deliveries due, so
+	// that every instance's dispatcher wakes when it commits.
+	outboxChanged(ctx context.Context, tx *sql.Tx) error
+	// changed tells the other instances that rows of a cached kind
+	// (webhooks, registries) changed.
+	changed(ctx context.Context, s *Store, kind string)
+}
+
+// sqliteDriver: one process per database (the file lock), so in-process
+// kicks and caches suffice and nothing needs announcing.
+type sqliteDriver struct{}
+
+func (sqliteDriver) directLease() bool                            { return true }
+func (sqliteDriver) outboxChanged(context.Context, *sql.Tx) error { return nil }
+func (sqliteDriver) changed(context.Context, *Store, string)      {}

@@ -1,0 +1,250 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Notification channels: new due deliveries, and changed rows of cached
+// kinds (payload "webhooks" or "registries").
+const (
+	channelOutbox  = "registryhooks_outbox"
+	channelChanged = "registryhooks_changed"
+)
+
+// openPostgres opens a bounded pool on the database at dsn and applies the
+// migrations it lacks under an advisory lock.
+func openPostgres(dsn string, opt Options) (*Store, error) {
+	cc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: postgres URL: %w", err)
+	}
+	db := stdlib.OpenDB(*cc)
+	n := opt.MaxConns
+	if n <= 0 {
+		n = 8
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: connect to %s: %w", redactDSN(dsn), err)
+	}
+	if err := migrateUp(ctx, db, enginePostgres, log); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	g, err := gorm.Open(postgres.New(postgres.Config{Conn: db}), &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true, PrepareStmt: true})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", redactDSN(dsn), err)
+	}
+	now := opt.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{db: g, wsql: db, rdb: g, cipher: opt.Cipher, now: now, engine: enginePostgres, instance: newInstanceID(),
+		drv: pgDriver{}, dsn: dsn, log: log}, nil
+}
+
+// redactDSN hides the password of a database URL for messages.
+func redactDSN(dsn string) string {
+	cc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s", cc.User, cc.Host, cc.Port, cc.Database)
+}
+
+type pgDriver struct{}
+
+// Ingest does not lease on PostgreSQL: the per-webhook limit holds across
+// instances only when every lease comes from a claim that locked the
+// webhook's row (pgClaimSQL).
+func (pgDriver) directLease() bool { return false }
+
+func (pgDriver) outboxChanged(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, "SELECT pg_notify('"+channelOutbox+"', '')")
+	return err
+}
+
+func (pgDriver) changed(ctx context.Context, s *Store, kind string) {
+	// Best effort: a lost notification is covered by the listener's
+	// reconnect (it forgets everything) and by the stamps the dispatcher
+	// checks.
+	if _, err := s.wsql.ExecContext(context.WithoutCancel(ctx), "SELECT pg_notify($1, $2)", channelChanged, kind); err != nil {
+		s.log.Warn("store: notify other instances", "kind", kind, "err", err)
+	}
+}
+
+// pgLockHooksSQL locks the webhooks that have due deliveries near the head
+// of the queue, skipping those another instance is claiming for: while a
+// claimer holds a webhook's row, it alone counts and leases that webhook's
+// deliveries, so the per-webhook limit holds across instances. FOR NO KEY
+// UPDATE does not block ingest, whose foreign keys take KEY SHARE locks.
+const pgLockHooksSQL = `SELECT id FROM webhooks WHERE id IN (
+  SELECT webhook_id FROM (
+    (SELECT webhook_id FROM deliveries WHERE state = 0 AND available_at <= $1 AND webhook_id <> ALL($2::bigint[])
+      ORDER BY available_at LIMIT $3)
+    UNION ALL
+    (SELECT webhook_id FROM deliveries WHERE state = 1 AND available_at <= $1 AND webhook_id <> ALL($2::bigint[])
+      ORDER BY available_at LIMIT $3)
+  ) due
+) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED`
+
+// pgClaimSQL leases, for each locked webhook, up to its free capacity
+// (the limit less its live leases, whoever holds them) of its due
+// deliveries, oldest first, at most $7 in all. Expired leases count as due:
+// their owner stopped heartbeating.
+const pgClaimSQL = `WITH hooks AS (
+  SELECT h.id AS webhook_id, GREATEST($4 - (SELECT count(*) FROM deliveries l
+    WHERE l.webhook_id = h.id AND l.state = 1 AND l.available_at > $1), 0) AS free
+  FROM unnest($3::bigint[]) AS h(id)
+), picked AS (
+  SELECT d.id FROM hooks CROSS JOIN LATERAL (
+    SELECT id, available_at FROM deliveries
+    WHERE webhook_id = hooks.webhook_id AND state IN (0, 1) AND available_at <= $1
+    ORDER BY available_at, id LIMIT hooks.free
+  ) d ORDER BY d.available_at, d.id LIMIT $7
+)
+UPDATE deliveries SET state = 1, attempts = attempts + 1, available_at = $2, updated_at = $1,
+  lease_owner = $5, lease_token = lease_token + 1
+WHERE id IN (SELECT id FROM picked) AND state IN (0, 1) AND available_at <= $6
+RETURNING id, event_seq, event_id, webhook_id, attempts, lease_token`
+
+// claim on PostgreSQL: lock the webhooks to serve, then lease, in one
+// transaction. Webhooks this instance already runs at the limit are not
+// even considered.
+func (pgDriver) claim(ctx context.Context, s *Store, opt ClaimOptions) ([]ClaimedDelivery, error) {
+	full := []int64{}
+	for id, n := range opt.Busy {
+		if n >= opt.PerWebhook {
+			full = append(full, int64(id))
+		}
+	}
+	now := opt.Now.UnixNano()
+	until := opt.Now.Add(opt.Lease)
+	tx, err := s.wsql.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	rows, err := tx.QueryContext(ctx, pgLockHooksSQL, now, full, opt.Limit+128)
+	if err != nil {
+		return nil, err
+	}
+	var hooks []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		hooks = append(hooks, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if len(hooks) == 0 {
+		return nil, tx.Commit()
+	}
+	rows, err = tx.QueryContext(ctx, pgClaimSQL, now, until.UnixNano(), hooks, opt.PerWebhook, s.instance, now, opt.Limit)
+	if err != nil {
+		return nil, err
+	}
+	var out []ClaimedDelivery
+	for rows.Next() {
+		c := ClaimedDelivery{Until: until}
+		if err := rows.Scan(&c.ID, &c.EventSeq, &c.EventID, &c.WebhookID, &c.Attempt, &c.Token); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	return out, tx.Commit()
+}
+
+// Listen wakes onOutbox whenever any instance queued deliveries, and drops
+// this store's caches whenever any instance changed webhooks or registries,
+// until ctx ends. On PostgreSQL it holds one connection of its own (outside
+// the pool) and reconnects after a failure; after a reconnect it assumes it
+// missed something: caches dropped, onOutbox called. On SQLite there is
+// nothing to listen to (one process per file) and it returns at once.
+func (s *Store) Listen(ctx context.Context, onOutbox func()) {
+	if s.engine != enginePostgres {
+		return
+	}
+	backoff := 100 * time.Millisecond
+	first := true
+	for ctx.Err() == nil {
+		err := s.listenOnce(ctx, onOutbox, !first)
+		first = false
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("store: listener lost its connection; reconnecting", "err", err, "retry_in", backoff.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (s *Store) listenOnce(ctx context.Context, onOutbox func(), reconnected bool) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	conn, err := pgx.Connect(cctx, s.dsn)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, ch := range []string{channelOutbox, channelChanged} {
+		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+			return err
+		}
+	}
+	if reconnected {
+		s.forgetAll()
+		onOutbox()
+	}
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		switch n.Channel {
+		case channelOutbox:
+			onOutbox()
+		case channelChanged:
+			s.forgetAll()
+		}
+	}
+}
+
+// forgetAll drops what this store caches: the registries, and (through
+// the generation) the dispatcher's webhook targets.
+func (s *Store) forgetAll() {
+	s.forgetRegistries()
+	s.hookGen.Add(1)
+}
