@@ -62,9 +62,9 @@ type Dispatcher struct {
 	workCtx    context.Context
 	// drain is closed by a graceful Stop: leased deliveries that have not
 	// started are released rather than attempted.
-	drain chan struct{}
-	loopWG     sync.WaitGroup
-	workerWG   sync.WaitGroup
+	drain    chan struct{}
+	loopWG   sync.WaitGroup
+	workerWG sync.WaitGroup
 	// The heartbeat runs until the last attempt is recorded.
 	cancelHeartbeat context.CancelFunc
 	heartbeatWG     sync.WaitGroup
