@@ -215,6 +215,31 @@ func BenchmarkDelivery(b *testing.B) {
 	_, rssPeak := s.rss()
 	s.stop()
 
+	// (c) and (d): the same load on PostgreSQL, one instance, then two
+	// instances on one database with ingest spread over both.
+	// RH_BENCH_POSTGRES=off skips them.
+	type pgRun struct {
+		load             loadResult
+		idleP50, idleP99 time.Duration
+		idleN, instances int
+	}
+	var pgRuns []pgRun
+	if os.Getenv("RH_BENCH_POSTGRES") != "off" {
+		for _, n := range []int{1, 2} {
+			_, servers := startPGInstances(b, n, "--workers", strconv.Itoa(workers), "--per-endpoint", strconv.Itoa(perEndpoint))
+			for i := range hooks {
+				servers[0].createWebhook(b, fmt.Sprintf("benchHook%02d", i), fmt.Sprintf("%s?h=%d", rcv.url, i), []string{"push"}, "")
+			}
+			r := pgRun{instances: n}
+			r.load = runLoad(b, servers, rcv, fmt.Sprintf("pg%d", n), events, hooks, ingestClients)
+			r.idleP50, r.idleP99, r.idleN = runIdle(b, servers, rcv, fmt.Sprintf("pg%didle", n), 200, hooks)
+			for _, sv := range servers {
+				sv.stop()
+			}
+			pgRuns = append(pgRuns, r)
+		}
+	}
+
 	fmt.Printf("\n== Registry Hooks delivery benchmark (loopback, %d CPUs) ==\n", numCPU())
 	fmt.Printf("(a) baseline raw POSTs:      %8d in %6.2fs = %8.0f deliveries/s (concurrency %d)\n", deliveries, baseDur.Seconds(), baseRate, conc)
 	fmt.Printf("(b) product (ingest+SQLite): %8d in %6.2fs = %8.0f deliveries/s (%d events x %d webhooks; ingest took %.2fs, %d clients)\n",
@@ -228,6 +253,19 @@ func BenchmarkDelivery(b *testing.B) {
 	fmt.Printf("    backlog of %d deliveries drained in %.2fs = %.0f deliveries/s\n", pendEvents*hooks, drainDur.Seconds(), float64(pendEvents*hooks)/drainDur.Seconds())
 	fmt.Printf("    server RSS: idle peak %d MiB, after load %d MiB, with %d pending %d MiB, max while draining %d MiB, overall peak %d MiB\n",
 		rssIdle/1024, rssLoad/1024, pendEvents*hooks, rssPending/1024, rssDrainMax/1024, rssPeak/1024)
+	for _, r := range pgRuns {
+		label := "(c) product on PostgreSQL, 1 instance: "
+		if r.instances > 1 {
+			label = fmt.Sprintf("(d) PostgreSQL, %d instances:          ", r.instances)
+		}
+		fmt.Printf("%s%8d in %6.2fs = %8.0f deliveries/s (ratio to baseline %.2f; server CPU %.0f µs/delivery)\n",
+			label, r.load.deliveries, r.load.dur.Seconds(), r.load.rate, r.load.rate/baseRate, perDel(r.load.serverCPU))
+		fmt.Printf("    ingest-to-delivery under load: p50 %s  p99 %s; idle: p50 %s  p99 %s (%d deliveries)\n",
+			r.load.p50.Round(time.Millisecond), r.load.p99.Round(time.Millisecond),
+			r.idleP50.Round(100*time.Microsecond), r.idleP99.Round(100*time.Microsecond), r.idleN)
+		b.ReportMetric(r.load.rate, fmt.Sprintf("pg%d_deliveries/s", r.instances))
+		b.ReportMetric(float64(r.idleP99.Microseconds())/1000, fmt.Sprintf("pg%d_idle_p99_ms", r.instances))
+	}
 	b.ReportMetric(baseRate, "baseline_deliveries/s")
 	b.ReportMetric(prodRate, "deliveries/s")
 	b.ReportMetric(prodRate/baseRate, "ratio")

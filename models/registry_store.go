@@ -201,17 +201,25 @@ func (s *Store) GetRegistry(ctx context.Context, name string) (*Registry, error)
 		r := *v.(*Registry)
 		return &r, nil
 	}
+	gen := s.regGen.Load()
 	var r Registry
 	if err := s.rdb.WithContext(ctx).Where("name = ? COLLATE NOCASE", name).Take(&r).Error; err != nil {
 		return nil, notFound(err, fmt.Sprintf("get registry %q", name))
 	}
-	cached := r
-	s.registries.Store(key, &cached)
+	// A read that raced with a write (here or, announced, on another
+	// instance) is not cached: it may have seen the old row.
+	if s.regGen.Load() == gen {
+		cached := r
+		s.registries.Store(key, &cached)
+	}
 	return &r, nil
 }
 
 // forgetRegistries clears the registry cache after a write.
-func (s *Store) forgetRegistries() { s.registries.Clear() }
+func (s *Store) forgetRegistries() {
+	s.regGen.Add(1)
+	s.registries.Clear()
+}
 
 // GetRegistryByID finds a registry by its id.
 func (s *Store) GetRegistryByID(ctx context.Context, id uint) (*Registry, error) {

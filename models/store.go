@@ -62,6 +62,8 @@ type Store struct {
 	log *slog.Logger
 	// registries caches GetRegistry by lowercased name (*Registry).
 	registries sync.Map
+	// regGen counts registry cache invalidations (see GetRegistry).
+	regGen atomic.Uint64
 	// hookGen counts writes to webhooks, so callers that cache webhooks
 	// (the dispatcher) know when to look again.
 	hookGen atomic.Uint64

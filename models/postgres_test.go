@@ -1,0 +1,178 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// openInstances opens n stores on one fresh PostgreSQL database, as n
+// registryhooks processes would, with the default registry.
+func openInstances(t *testing.T, n int) ([]*Store, *Registry) {
+	t.Helper()
+	dsn := newPostgresDB(t)
+	c, err := NewCipher(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*Store
+	for range n {
+		s, err := Open(dsn, Options{Cipher: c, MaxConns: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		out = append(out, s)
+	}
+	ctx := context.Background()
+	if err := out[0].EnsureDefaultRegistry(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := out[0].GetRegistry(ctx, DefaultRegistryName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, reg
+}
+
+// Claims from several instances at once never lease more of one webhook
+// than the limit, never the same row twice, and take over only expired
+// leases.
+func TestPostgresClaimsAcrossInstances(t *testing.T) {
+	t.Parallel()
+	stores, reg := openInstances(t, 3)
+	ctx := context.Background()
+	b := testBundle{store: stores[0], reg: reg, ctx: ctx}
+	w1 := hookFor(t, b, reg, "multiA")
+	w2 := hookFor(t, b, reg, "multiB")
+	var evs []*Event
+	for i := range 40 {
+		evs = append(evs, &Event{ID: fmt.Sprintf("m%d", i), RegistryID: reg.ID, Action: "push", Repository: "r", Tag: "t", Source: "api", Payload: []byte("{}")})
+	}
+	if _, err := stores[1].IngestEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	const limit = 4
+	var mu sync.Mutex
+	byOwner := map[int][]ClaimedDelivery{}
+	var wg sync.WaitGroup
+	for round := range 5 {
+		for i, s := range stores {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got, err := s.ClaimDeliveries(ctx, ClaimOptions{Now: now.Add(time.Duration(round) * time.Millisecond), Lease: time.Minute, Limit: 100, PerWebhook: limit})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				byOwner[i] = append(byOwner[i], got...)
+				mu.Unlock()
+			}()
+		}
+	}
+	wg.Wait()
+	seen := map[uint]bool{}
+	per := map[uint]int{}
+	for _, cs := range byOwner {
+		for _, c := range cs {
+			if seen[c.ID] {
+				t.Fatalf("delivery %d leased twice", c.ID)
+			}
+			seen[c.ID] = true
+			per[c.WebhookID]++
+		}
+	}
+	if per[w1.ID] != limit || per[w2.ID] != limit {
+		t.Fatalf("leased per webhook %v, want %d each across all instances", per, limit)
+	}
+	// Instance 0 dies: its leases expire; live ones of the others stay.
+	var dead []ClaimedDelivery
+	for i := range stores {
+		if len(byOwner[i]) > 0 {
+			dead = byOwner[i]
+			if _, err := stores[i].wsql.Exec("UPDATE deliveries SET available_at = $1 WHERE lease_owner = $2", now.Add(-time.Second).UnixNano(), stores[i].InstanceID()); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	taken, err := stores[2].ClaimDeliveries(ctx, ClaimOptions{Now: now.Add(time.Second), Lease: time.Minute, Limit: 100, PerWebhook: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(taken) != len(dead) {
+		t.Fatalf("took over %d deliveries, want the %d of the dead instance", len(taken), len(dead))
+	}
+	deadIDs := map[uint]bool{}
+	for _, c := range dead {
+		deadIDs[c.ID] = true
+	}
+	for _, c := range taken {
+		if !deadIDs[c.ID] || c.Token < 2 {
+			t.Fatalf("took over delivery %d (token %d) which was not the dead instance's", c.ID, c.Token)
+		}
+	}
+}
+
+// What one instance writes, the others see at once: a notification wakes
+// their dispatchers, and webhook and registry changes drop their caches.
+func TestPostgresNotificationsReachOtherInstances(t *testing.T) {
+	t.Parallel()
+	stores, reg := openInstances(t, 2)
+	a, bStore := stores[0], stores[1]
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var woken atomic.Int32
+	done := make(chan struct{})
+	go func() { defer close(done); bStore.Listen(ctx, func() { woken.Add(1) }) }()
+	defer func() { cancel(); <-done }()
+	b := testBundle{store: a, reg: reg, ctx: context.Background()}
+	w := hookFor(t, b, reg, "notified")
+	// The listener is up once a change reaches it.
+	gen0 := bStore.WebhookGeneration()
+	waitUntil(t, func() bool {
+		_ = a.SetWebhookStatus(b.ctx, w, StatusEnabled)
+		return bStore.WebhookGeneration() != gen0
+	})
+	// Ingest on A wakes B.
+	before := woken.Load()
+	if _, err := a.IngestEvents(b.ctx, []*Event{{ID: "wake", RegistryID: reg.ID, Action: "push", Repository: "r", Tag: "t", Source: "api", Payload: []byte("{}")}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { return woken.Load() > before })
+	// An ingest token rotated on A is refused by B at once.
+	cached, err := bStore.GetRegistry(b.ctx, reg.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := bStore.IngestToken(cached)
+	tok, err := a.RotateIngestToken(b.ctx, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool {
+		r, err := bStore.GetRegistry(b.ctx, reg.Name)
+		if err != nil {
+			return false
+		}
+		got, _ := bStore.IngestToken(r)
+		return got == tok && got != old
+	})
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("not seen within 2s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
