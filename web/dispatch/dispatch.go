@@ -272,7 +272,7 @@ func (d *Dispatcher) loop(ctx context.Context) {
 			// the same for a few rows as for a few hundred, so under a steady
 			// trickle of ingests, waiting a moment claims many rows at once.
 			// An idle dispatcher claims at once.
-			if w := d.cfg.ClaimInterval - time.Since(lastClaim); w > 0 && d.inFlight() {
+			if w := d.claimInterval() - time.Since(lastClaim); w > 0 && d.inFlight() {
 				select {
 				case <-ctx.Done():
 					return
@@ -404,6 +404,29 @@ func (d *Dispatcher) perWebhookLeases() int {
 		return d.cfg.PerEndpoint
 	}
 	return d.cfg.PerEndpoint * d.cfg.Prefetch
+}
+
+// claimInterval paces claims while deliveries are in flight. On SQLite a
+// claim shares the single write connection with ingest, so claims are
+// batched (ClaimInterval). On PostgreSQL leases are only the running
+// attempts (perWebhookLeases), so every result that frees a slot should be
+// followed by a claim soon: at most every 2 ms.
+func (d *Dispatcher) claimInterval() time.Duration {
+	if d.store.Engine() == "postgres" {
+		return min(d.cfg.ClaimInterval, 2*time.Millisecond)
+	}
+	return d.cfg.ClaimInterval
+}
+
+// resultLinger is how long the completer gathers results for one
+// transaction: 10 ms on SQLite (one writer: fewer, larger transactions),
+// 1 ms on PostgreSQL, where a recorded result is what frees a webhook's
+// slot for the next claim of any instance.
+func (d *Dispatcher) resultLinger() time.Duration {
+	if d.store.Engine() == "postgres" {
+		return time.Millisecond
+	}
+	return 10 * time.Millisecond
 }
 
 // register counts leased deliveries as in flight.
@@ -614,7 +637,7 @@ func (d *Dispatcher) writer() {
 		batch = append(batch[:0], r)
 		// Gather what arrives within 10 ms while more attempts are
 		// running: one transaction for many results.
-		linger.Reset(10 * time.Millisecond)
+		linger.Reset(d.resultLinger())
 	drain:
 		for len(batch) < d.cfg.BatchSize {
 			select {
@@ -655,15 +678,28 @@ func (d *Dispatcher) flush(batch []result) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := d.store.RecordAttempts(ctx, recs); err != nil {
-		// The rows stay leased and come back when the lease expires.
-		d.log.Error("dispatch: record attempts", "error", err, "attempts", len(recs))
-	} else {
-		for i := range recs {
-			if recs[i].State == models.DeliverySucceeded || recs[i].State == models.DeliveryFailed {
-				d.obs.DeliveryFinished(recs[i].State == models.DeliverySucceeded)
+	// While the database is away (a restart, a failover) the results wait
+	// here, and the workers behind them, for up to a lease: a result
+	// written late is fenced, so it cannot undo what another instance did
+	// meanwhile.
+	start, giveUp := time.Now(), min(20*time.Second, d.cfg.Lease*4/5)
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		err := d.store.RecordAttempts(ctx, recs)
+		if err == nil {
+			for i := range recs {
+				if !recs[i].Attempt.Superseded && (recs[i].State == models.DeliverySucceeded || recs[i].State == models.DeliveryFailed) {
+					d.obs.DeliveryFinished(recs[i].State == models.DeliverySucceeded)
+				}
 			}
+			break
 		}
+		if ctx.Err() != nil || time.Since(start)+wait > giveUp {
+			// The rows stay leased and come back when the lease expires.
+			d.log.Error("dispatch: record attempts", "error", err, "attempts", len(recs))
+			break
+		}
+		d.log.Warn("dispatch: record attempts failed; retrying", "error", err, "attempts", len(recs), "retry_in", wait.String())
+		time.Sleep(wait)
 	}
 	if err := d.store.ReleaseDeliveries(ctx, released, d.now()); err != nil {
 		d.log.Error("dispatch: release deliveries", "error", err, "deliveries", len(released))
