@@ -74,9 +74,9 @@ func redactDSN(dsn string) string {
 
 type pgDriver struct{}
 
-// Ingest does not lease on PostgreSQL: the per-webhook limit holds across
-// instances only when every lease comes from a claim that locked the
-// webhook's row (pgClaimSQL).
+// Ingest does not lease on PostgreSQL: one instance serves a webhook at a
+// time, and only a claim holding the webhook's row lock may decide which
+// (pgClaimSQL).
 func (pgDriver) directLease() bool { return false }
 
 func (pgDriver) outboxChanged(ctx context.Context, tx *sql.Tx) error {
@@ -108,13 +108,21 @@ const pgLockHooksSQL = `SELECT id FROM webhooks WHERE id IN (
   ) due
 ) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED`
 
-// pgClaimSQL leases, for each locked webhook, up to its free capacity
-// (the limit less its live leases, whoever holds them) of its due
-// deliveries, oldest first, at most $7 in all. Expired leases count as due:
-// their owner stopped heartbeating.
+// pgClaimSQL leases, for each locked webhook, up to its free capacity of
+// its due deliveries, oldest first, at most $7 in all. A webhook is served
+// by one instance at a time: while another instance holds a live lease on
+// it, its free capacity here is 0; otherwise it is the limit less this
+// instance's own live leases. So the owner may lease ahead (prefetch, as on
+// SQLite) and its per-webhook slots bound the concurrent requests across
+// all instances; another instance takes the webhook over once the owner's
+// leases are finished, handed back, or expired (it died). Expired leases
+// count as due.
 const pgClaimSQL = `WITH hooks AS (
-  SELECT h.id AS webhook_id, GREATEST($4 - (SELECT count(*) FROM deliveries l
-    WHERE l.webhook_id = h.id AND l.state = 1 AND l.available_at > $1), 0) AS free
+  SELECT h.id AS webhook_id,
+    CASE WHEN EXISTS (SELECT 1 FROM deliveries o WHERE o.webhook_id = h.id AND o.state = 1
+                        AND o.available_at > $1 AND o.lease_owner <> $5) THEN 0
+         ELSE GREATEST($4 - (SELECT count(*) FROM deliveries l WHERE l.webhook_id = h.id AND l.state = 1
+                        AND l.available_at > $1 AND l.lease_owner = $5), 0) END AS free
   FROM unnest($3::bigint[]) AS h(id)
 ), picked AS (
   SELECT d.id FROM hooks CROSS JOIN LATERAL (

@@ -41,9 +41,10 @@ type ClaimOptions struct {
 	// Limit caps the rows claimed.
 	Limit int
 	// PerWebhook caps the rows in flight per webhook. On SQLite (one
-	// process) it counts Busy; on PostgreSQL it counts the live leases of
-	// every instance, read under the webhook's row lock, so it is the
-	// limit across instances.
+	// process) it counts Busy. On PostgreSQL it counts this instance's live
+	// leases, read under the webhook's row lock, and a webhook on which
+	// another instance holds a live lease gets none: one instance serves a
+	// webhook at a time, so its slots are the limit across instances.
 	PerWebhook int
 	// Busy counts the deliveries of each webhook the caller has in flight
 	// already. Webhooks at PerWebhook are skipped entirely, so a slow

@@ -39,8 +39,8 @@ func openInstances(t *testing.T, n int) ([]*Store, *Registry) {
 }
 
 // Claims from several instances at once never lease more of one webhook
-// than the limit, never the same row twice, and take over only expired
-// leases.
+// than the limit, never the same row twice, never one webhook to two
+// instances at once, and take over only expired leases.
 func TestPostgresClaimsAcrossInstances(t *testing.T) {
 	t.Parallel()
 	stores, reg := openInstances(t, 3)
@@ -79,13 +79,18 @@ func TestPostgresClaimsAcrossInstances(t *testing.T) {
 	wg.Wait()
 	seen := map[uint]bool{}
 	per := map[uint]int{}
-	for _, cs := range byOwner {
+	owner := map[uint]int{}
+	for i, cs := range byOwner {
 		for _, c := range cs {
 			if seen[c.ID] {
 				t.Fatalf("delivery %d leased twice", c.ID)
 			}
 			seen[c.ID] = true
 			per[c.WebhookID]++
+			if o, ok := owner[c.WebhookID]; ok && o != i {
+				t.Fatalf("webhook %d leased to instances %d and %d at once", c.WebhookID, o, i)
+			}
+			owner[c.WebhookID] = i
 		}
 	}
 	if per[w1.ID] != limit || per[w2.ID] != limit {

@@ -11,17 +11,6 @@ import (
 // transaction each), fenced by lease token, and gives back deliveries that
 // were not attempted.
 
-// resultLinger is how long the completer gathers results for one
-// transaction: 10 ms on SQLite (one writer: fewer, larger transactions),
-// 1 ms on PostgreSQL, where a recorded result is what frees a webhook's
-// slot for the next claim of any instance.
-func (d *Dispatcher) resultLinger() time.Duration {
-	if d.store.Engine() == "postgres" {
-		return time.Millisecond
-	}
-	return 10 * time.Millisecond
-}
-
 // writer records results in batches: whatever has arrived, up to
 // BatchSize, in one transaction, so the single write connection is held
 // briefly and rarely.
@@ -32,7 +21,7 @@ func (d *Dispatcher) writer() {
 		batch = append(batch[:0], r)
 		// Gather what arrives within 10 ms while more attempts are
 		// running: one transaction for many results.
-		linger.Reset(d.resultLinger())
+		linger.Reset(10 * time.Millisecond)
 	drain:
 		for len(batch) < d.cfg.BatchSize {
 			select {

@@ -448,12 +448,8 @@ func TestPerEndpointIsolation(t *testing.T) {
 	b.d.mu.Lock()
 	leased, busyHang := b.d.leased, b.d.busy[1]
 	b.d.mu.Unlock()
-	// SQLite leases ahead (PerEndpoint*Prefetch); PostgreSQL leases only
-	// what runs, so the limit holds across instances.
+	// Leased ahead: PerEndpoint*Prefetch, on both engines.
 	wantLeased := 4
-	if modelstest.Postgres() {
-		wantLeased = 2
-	}
 	if hung.Load() != 2 || leased != wantLeased || busyHang != wantLeased {
 		t.Fatalf("hanging webhook holds %d requests (limit 2), %d leased (want %d)", hung.Load(), leased, wantLeased)
 	}

@@ -28,7 +28,7 @@ func (d *Dispatcher) loop(ctx context.Context) {
 			// the same for a few rows as for a few hundred, so under a steady
 			// trickle of ingests, waiting a moment claims many rows at once.
 			// An idle dispatcher claims at once.
-			if w := d.claimInterval() - time.Since(lastClaim); w > 0 && d.inFlight() {
+			if w := d.cfg.ClaimInterval - time.Since(lastClaim); w > 0 && d.inFlight() {
 				select {
 				case <-ctx.Done():
 					return
@@ -151,27 +151,11 @@ func (d *Dispatcher) runOnce(ctx context.Context) (int, error) {
 }
 
 // perWebhookLeases is how many deliveries of one webhook may be leased at
-// once. On SQLite (one process) the dispatcher leases ahead, Prefetch per
-// slot, and runs PerEndpoint of them at a time. On PostgreSQL the claim
-// counts every instance's leases, so leases are the running attempts:
-// PerEndpoint across all instances.
+// once: Prefetch per slot, so claims and results go in batches. PerEndpoint
+// of them run at a time; on PostgreSQL one instance serves a webhook at a
+// time (see models.ClaimOptions), so that is the limit across instances.
 func (d *Dispatcher) perWebhookLeases() int {
-	if d.store.Engine() == "postgres" {
-		return d.cfg.PerEndpoint
-	}
 	return d.cfg.PerEndpoint * d.cfg.Prefetch
-}
-
-// claimInterval paces claims while deliveries are in flight. On SQLite a
-// claim shares the single write connection with ingest, so claims are
-// batched (ClaimInterval). On PostgreSQL leases are only the running
-// attempts (perWebhookLeases), so every result that frees a slot should be
-// followed by a claim soon: at most every 2 ms.
-func (d *Dispatcher) claimInterval() time.Duration {
-	if d.store.Engine() == "postgres" {
-		return min(d.cfg.ClaimInterval, 2*time.Millisecond)
-	}
-	return d.cfg.ClaimInterval
 }
 
 // register counts leased deliveries as in flight.
