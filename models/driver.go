@@ -20,6 +20,11 @@ type driver interface {
 	// changed tells the other instances that rows of a cached kind
 	// (webhooks, registries) changed.
 	changed(ctx context.Context, s *Store, kind string)
+	// relaxedCommit lets a transaction whose loss in a crash costs at most
+	// a duplicate delivery (claims, results, heartbeats) commit without
+	// waiting for its WAL flush. Ingest never uses it: its 202 promises
+	// the events are on disk.
+	relaxedCommit(ctx context.Context, tx *sql.Tx) error
 }
 
 // sqliteDriver: one process per database (the file lock), so in-process
@@ -29,3 +34,5 @@ type sqliteDriver struct{}
 func (sqliteDriver) directLease() bool                            { return true }
 func (sqliteDriver) outboxChanged(context.Context, *sql.Tx) error { return nil }
 func (sqliteDriver) changed(context.Context, *Store, string)      {}
+
+func (sqliteDriver) relaxedCommit(context.Context, *sql.Tx) error { return nil }

@@ -220,6 +220,9 @@ func (s *Store) RecordAttempts(ctx context.Context, results []AttemptResult) err
 			return err
 		}
 		defer func() { _ = tx.Rollback() }()
+		if err := s.drv.relaxedCommit(ctx, tx); err != nil {
+			return err
+		}
 		const chunk = 200
 		for rest := results; len(rest) > 0; {
 			n := min(len(rest), chunk)

@@ -291,7 +291,7 @@ func (s *Store) SetLoginServer(ctx context.Context, r *Registry, loginServer str
 		return "", fmt.Errorf("store: set login server of %q: %w: %w", r.Name, ErrInvalidInput, err)
 	}
 	old := r.LoginServer
-	defer s.forgetRegistries()
+	defer s.registriesChanged(ctx)
 	if err := s.db.WithContext(ctx).Model(r).Update("login_server", ls).Error; err != nil {
 		return "", fmt.Errorf("store: set login server of %q: %w", r.Name, err)
 	}
