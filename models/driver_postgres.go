@@ -107,7 +107,10 @@ func (pgDriver) changed(ctx context.Context, s *Store, kind string) {
 // claimer holds a webhook's row, it alone counts and leases that webhook's
 // deliveries, so the per-webhook limit holds across instances. FOR NO KEY
 // UPDATE does not block ingest, whose foreign keys take KEY SHARE locks.
-const pgLockHooksSQL = `SELECT id FROM webhooks WHERE id IN (
+// Webhooks another instance is serving (it holds a live lease on them) are
+// left out before locking, so a claimer never holds up their owner's
+// claims for nothing.
+const pgLockHooksSQL = `SELECT w.id FROM webhooks w WHERE w.id IN (
   SELECT webhook_id FROM (
     (SELECT webhook_id FROM deliveries WHERE state = 0 AND available_at <= $1 AND webhook_id <> ALL($2::bigint[])
       ORDER BY available_at LIMIT $3)
@@ -115,7 +118,9 @@ const pgLockHooksSQL = `SELECT id FROM webhooks WHERE id IN (
     (SELECT webhook_id FROM deliveries WHERE state = 1 AND available_at <= $1 AND webhook_id <> ALL($2::bigint[])
       ORDER BY available_at LIMIT $3)
   ) due
-) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED`
+) AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.webhook_id = w.id AND o.state = 1
+    AND o.available_at > $1 AND o.lease_owner <> $4)
+ORDER BY w.id FOR NO KEY UPDATE SKIP LOCKED`
 
 // pgClaimSQL leases, for each locked webhook, up to its free capacity of
 // its due deliveries, oldest first, at most $7 in all. A webhook is served
@@ -165,7 +170,7 @@ func (pgDriver) claim(ctx context.Context, s *Store, opt ClaimOptions) ([]Claime
 	if err := (pgDriver{}).relaxedCommit(ctx, tx); err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, pgLockHooksSQL, now, full, opt.Limit+128)
+	rows, err := tx.QueryContext(ctx, pgLockHooksSQL, now, full, opt.Limit+128, s.instance)
 	if err != nil {
 		return nil, err
 	}
