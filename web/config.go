@@ -139,7 +139,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.StringVar(&c.Addr, "addr", env("REGISTRYHOOKS_ADDR", "127.0.0.1:8080"), "listen address (REGISTRYHOOKS_ADDR)")
 	fs.StringVar(&c.DB, "db", env("REGISTRYHOOKS_DB", "registryhooks.db"), "SQLite database file, or a postgres:// URL (REGISTRYHOOKS_DB)")
 	fs.IntVar(&c.DBMaxConns, "db-max-conns", envInt("REGISTRYHOOKS_DB_MAX_CONNS", 8), "PostgreSQL connections of this instance (REGISTRYHOOKS_DB_MAX_CONNS)")
-	fs.DurationVar(&c.Dispatch.Lease, "lease-ttl", envDur("REGISTRYHOOKS_LEASE_TTL", 30*time.Second), "how long a claimed delivery stays leased without a heartbeat; a killed instance's deliveries are taken over after this (REGISTRYHOOKS_LEASE_TTL)")
+	fs.DurationVar(&c.Dispatch.Lease, "lease-ttl", envDur("REGISTRYHOOKS_LEASE_TTL", 25*time.Second), "how long a claimed delivery stays leased without a heartbeat; a killed instance's deliveries are taken over after this (REGISTRYHOOKS_LEASE_TTL)")
 	fs.DurationVar(&c.Dispatch.HeartbeatInterval, "lease-heartbeat", envDur("REGISTRYHOOKS_LEASE_HEARTBEAT", 10*time.Second), "how often an instance renews its leases (REGISTRYHOOKS_LEASE_HEARTBEAT)")
 	fs.BoolVar(&c.AllowPrivateTargets, "allow-private-targets", envBool("REGISTRYHOOKS_ALLOW_PRIVATE_TARGETS"), "allow webhook targets on loopback and private networks (REGISTRYHOOKS_ALLOW_PRIVATE_TARGETS)")
 	fs.StringVar(&c.KeyFile, "key-file", env("REGISTRYHOOKS_KEY_FILE", ""), "file holding the key that seals secrets at rest; default: <db>.key (REGISTRYHOOKS_KEY_FILE)")

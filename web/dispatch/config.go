@@ -67,8 +67,10 @@ type Config struct {
 	// Lease is how long a claimed delivery stays invisible to other claims
 	// unless the heartbeat extends it: a killed instance's deliveries are
 	// taken over this long after its last heartbeat. An attempt starts only
-	// while at least Timeout+1s of its lease is left. Default 30s; at least
-	// Timeout+2s and twice HeartbeatInterval.
+	// while at least Timeout+1s of its lease is left. Default 25s, or
+	// Timeout+5s when longer: with the 1s poll, a killed instance's
+	// deliveries move to another within 30s. At least Timeout+2s and twice
+	// HeartbeatInterval.
 	Lease time.Duration
 	// HeartbeatInterval is how often the leases this instance holds are
 	// extended to now+Lease. Default Lease/3.
@@ -121,7 +123,7 @@ func (c Config) WithDefaults() (Config, error) {
 		c.RetryAfterMax = slices.Max(c.RetrySchedule)
 	}
 	if c.Lease == 0 {
-		c.Lease = max(30*time.Second, c.Timeout+5*time.Second)
+		c.Lease = max(25*time.Second, c.Timeout+5*time.Second)
 	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = c.Lease / 3
