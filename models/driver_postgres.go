@@ -102,15 +102,16 @@ func (pgDriver) changed(ctx context.Context, s *Store, kind string) {
 	}
 }
 
-// pgLockHooksSQL locks the webhooks that have due deliveries near the head
-// of the queue, skipping those another instance is claiming for: while a
-// claimer holds a webhook's row, it alone counts and leases that webhook's
-// deliveries, so the per-webhook limit holds across instances. FOR NO KEY
-// UPDATE does not block ingest, whose foreign keys take KEY SHARE locks.
-// Webhooks another instance is serving (it holds a live lease on them) are
-// left out before locking, so a claimer never holds up their owner's
-// claims for nothing.
-const pgLockHooksSQL = `SELECT w.id FROM webhooks w WHERE w.id IN (
+// pgLockHooksSQL, the first statement of a claim's transaction, makes
+// the transaction commit without waiting for the WAL flush (relaxedCommit:
+// a lost claim only means the row is claimed again) and locks the webhooks
+// with due deliveries near the head of the queue, FOR NO KEY UPDATE SKIP
+// LOCKED (which does not block ingest, whose foreign keys take KEY SHARE
+// locks). It skips those this instance runs at its limit ($2) and those
+// another instance is serving (it holds a live lease on them), so a
+// claimer never holds up their owner's claims for nothing.
+const pgLockHooksSQL = `WITH cfg AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true) AS v)
+SELECT w.id FROM webhooks w, cfg WHERE w.id IN (
   SELECT webhook_id FROM (
     (SELECT webhook_id FROM deliveries WHERE state = 0 AND available_at <= $1 AND webhook_id <> ALL($2::bigint[])
       ORDER BY available_at LIMIT $3)
@@ -120,17 +121,19 @@ const pgLockHooksSQL = `SELECT w.id FROM webhooks w WHERE w.id IN (
   ) due
 ) AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.webhook_id = w.id AND o.state = 1
     AND o.available_at > $1 AND o.lease_owner <> $4)
-ORDER BY w.id FOR NO KEY UPDATE SKIP LOCKED`
+ORDER BY w.id FOR NO KEY UPDATE OF w SKIP LOCKED`
 
-// pgClaimSQL leases, for each locked webhook, up to its free capacity of
-// its due deliveries, oldest first, at most $7 in all. A webhook is served
-// by one instance at a time: while another instance holds a live lease on
-// it, its free capacity here is 0; otherwise it is the limit less this
-// instance's own live leases. So the owner may lease ahead (prefetch, as on
-// SQLite) and its per-webhook slots bound the concurrent requests across
-// all instances; another instance takes the webhook over once the owner's
-// leases are finished, handed back, or expired (it died). Expired leases
-// count as due.
+// pgClaimSQL, the second statement, runs with a new snapshot (READ
+// COMMITTED), taken after the locks were granted, so it sees every lease
+// another instance committed on these webhooks before. It leases, for each
+// locked webhook, up to its free capacity of its due deliveries, oldest
+// first, at most $7 in all. A webhook is served by one instance at a time:
+// while another instance holds a live lease on it, its free capacity is 0;
+// otherwise it is the limit less this instance's own live leases. So the
+// owner may lease ahead (prefetch, as on SQLite) and its per-webhook slots
+// bound the concurrent requests across all instances; another instance
+// takes the webhook over once the owner's leases are finished, handed
+// back, or expired (it died). Expired leases count as due.
 const pgClaimSQL = `WITH hooks AS (
   SELECT h.id AS webhook_id,
     CASE WHEN EXISTS (SELECT 1 FROM deliveries o WHERE o.webhook_id = h.id AND o.state = 1
@@ -151,8 +154,8 @@ WHERE id IN (SELECT id FROM picked) AND state IN (0, 1) AND available_at <= $6
 RETURNING id, event_seq, event_id, webhook_id, attempts, lease_token`
 
 // claim on PostgreSQL: lock the webhooks to serve, then lease, in one
-// transaction. Webhooks this instance already runs at the limit are not
-// even considered.
+// transaction of four round trips (begin, lock, lease, commit). Webhooks
+// this instance already runs at the limit are not even considered.
 func (pgDriver) claim(ctx context.Context, s *Store, opt ClaimOptions) ([]ClaimedDelivery, error) {
 	full := []int64{}
 	for id, n := range opt.Busy {
@@ -167,9 +170,6 @@ func (pgDriver) claim(ctx context.Context, s *Store, opt ClaimOptions) ([]Claime
 		return nil, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	if err := (pgDriver{}).relaxedCommit(ctx, tx); err != nil {
-		return nil, err
-	}
 	rows, err := tx.QueryContext(ctx, pgLockHooksSQL, now, full, opt.Limit+128, s.instance)
 	if err != nil {
 		return nil, err
