@@ -2,18 +2,14 @@ package models
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 )
 
 // adClock is a settable clock for the auto-disable store tests.
@@ -41,19 +37,11 @@ func autoDisableStores(t *testing.T, clk *adClock) map[string]*Store {
 	}
 	t.Cleanup(func() { _ = lite.Close() })
 
-	pdb, err := sql.Open("pgx", newPostgresDB(t))
+	pg, err := Open(newPostgresDB(t), Options{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = pdb.Close() })
-	if err := migrateUp(context.Background(), pdb, enginePostgres, newTextLog(io.Discard)); err != nil {
-		t.Fatal(err)
-	}
-	g, err := gorm.Open(postgres.New(postgres.Config{Conn: pdb}), &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pg := &Store{db: g, wsql: pdb, rdb: g, now: clk.Now, engine: enginePostgres, instance: "test"}
+	t.Cleanup(func() { _ = pg.Close() })
 	return map[string]*Store{engineSQLite: lite, enginePostgres: pg}
 }
 
