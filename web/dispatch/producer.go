@@ -20,6 +20,7 @@ func (d *Dispatcher) loop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var lastClaim time.Time
+	lastEmpty := false
 	for {
 		var n int
 		var err error
@@ -27,8 +28,12 @@ func (d *Dispatcher) loop(ctx context.Context) {
 			// While work is in flight, claims are paced: a claim costs about
 			// the same for a few rows as for a few hundred, so under a steady
 			// trickle of ingests, waiting a moment claims many rows at once.
-			// An idle dispatcher claims at once.
-			if w := d.cfg.ClaimInterval - time.Since(lastClaim); w > 0 && d.inFlight() {
+			// So are claims right after one that found nothing: on
+			// PostgreSQL every ingest of every instance kicks every
+			// producer, and an instance whose webhooks another serves would
+			// otherwise claim in vain on each. An idle dispatcher claims at
+			// once.
+			if w := d.cfg.ClaimInterval - time.Since(lastClaim); w > 0 && (d.inFlight() || lastEmpty) {
 				select {
 				case <-ctx.Done():
 					return
@@ -37,6 +42,7 @@ func (d *Dispatcher) loop(ctx context.Context) {
 			}
 			lastClaim = time.Now()
 			n, err = d.runOnce(ctx)
+			lastEmpty = err == nil && n == 0
 			if err != nil && ctx.Err() == nil {
 				d.log.Error("dispatch: claim failed", "error", err)
 			}
