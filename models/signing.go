@@ -33,7 +33,7 @@ func NewSigningSecret() string {
 // previous one, whose signature deliveries carry for SigningOverlap. The
 // webhook's updated_at moves, so the dispatcher reloads it.
 func (s *Store) RotateSigningSecret(ctx context.Context, w *Webhook) (string, error) {
-	defer s.hookGen.Add(1)
+	defer s.webhooksChanged(ctx)
 	secret := NewSigningSecret()
 	now := s.now()
 	res := s.db.WithContext(ctx).Model(&Webhook{}).Where("id = ?", w.ID).Updates(map[string]any{
