@@ -139,8 +139,8 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.StringVar(&c.Addr, "addr", env("REGISTRYHOOKS_ADDR", "127.0.0.1:8080"), "listen address (REGISTRYHOOKS_ADDR)")
 	fs.StringVar(&c.DB, "db", env("REGISTRYHOOKS_DB", "registryhooks.db"), "SQLite database file, or a postgres:// URL (REGISTRYHOOKS_DB)")
 	fs.IntVar(&c.DBMaxConns, "db-max-conns", envInt("REGISTRYHOOKS_DB_MAX_CONNS", 8), "PostgreSQL connections of this instance (REGISTRYHOOKS_DB_MAX_CONNS)")
-	fs.DurationVar(&c.Dispatch.Lease, "lease-ttl", envDur("REGISTRYHOOKS_LEASE_TTL", 25*time.Second), "how long a claimed delivery stays leased without a heartbeat; a killed instance's deliveries are taken over after this (REGISTRYHOOKS_LEASE_TTL)")
-	fs.DurationVar(&c.Dispatch.HeartbeatInterval, "lease-heartbeat", envDur("REGISTRYHOOKS_LEASE_HEARTBEAT", 10*time.Second), "how often an instance renews its leases (REGISTRYHOOKS_LEASE_HEARTBEAT)")
+	fs.DurationVar(&c.Dispatch.Lease, "lease-ttl", envDur("REGISTRYHOOKS_LEASE_TTL", 0), "how long a claimed delivery stays leased without a heartbeat; a killed instance's deliveries are taken over after this; default 25s, or --delivery-timeout plus 5s when longer (REGISTRYHOOKS_LEASE_TTL)")
+	fs.DurationVar(&c.Dispatch.HeartbeatInterval, "lease-heartbeat", envDur("REGISTRYHOOKS_LEASE_HEARTBEAT", 0), "how often an instance renews its leases; default a third of --lease-ttl (REGISTRYHOOKS_LEASE_HEARTBEAT)")
 	fs.BoolVar(&c.AllowPrivateTargets, "allow-private-targets", envBool("REGISTRYHOOKS_ALLOW_PRIVATE_TARGETS"), "allow webhook targets on loopback and private networks (REGISTRYHOOKS_ALLOW_PRIVATE_TARGETS)")
 	fs.StringVar(&c.KeyFile, "key-file", env("REGISTRYHOOKS_KEY_FILE", ""), "file holding the key that seals secrets at rest; default: <db>.key (REGISTRYHOOKS_KEY_FILE)")
 	fs.StringVar(&c.TLSCert, "tls-cert", env("REGISTRYHOOKS_TLS_CERT", ""), "TLS certificate file; with --tls-key serves HTTPS (REGISTRYHOOKS_TLS_CERT)")
@@ -266,6 +266,12 @@ func (c *Config) validate() error {
 	}
 	if c.DBMaxConns < 2 {
 		errs = append(errs, errors.New("--db-max-conns must be at least 2"))
+	}
+	if c.Dispatch.Lease == 0 {
+		c.Dispatch.Lease = max(25*time.Second, c.Dispatch.Timeout+5*time.Second)
+	}
+	if c.Dispatch.HeartbeatInterval == 0 {
+		c.Dispatch.HeartbeatInterval = c.Dispatch.Lease / 3
 	}
 	if c.Dispatch.Lease < c.Dispatch.Timeout+2*time.Second {
 		errs = append(errs, errors.New("--lease-ttl must be at least --delivery-timeout plus 2s"))
