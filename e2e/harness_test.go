@@ -92,16 +92,26 @@ func freeAddr(t testing.TB) string {
 // waits until /healthz answers 200. It is killed when the test ends.
 func startServer(t testing.TB, db string, extra ...string) *server {
 	t.Helper()
+	s := launchServer(t, db, nil, extra...)
+	s.waitHealthy()
+	return s
+}
+
+// launchServer starts the binary on a free loopback port with database db
+// and env added to the environment, without waiting for it: several
+// instances can then start together. It is killed when the test ends.
+func launchServer(t testing.TB, db string, env []string, extra ...string) *server {
+	t.Helper()
 	s := &server{t: t, addr: freeAddr(t), db: db, logs: &syncBuffer{}, done: make(chan struct{})}
 	s.url = "http://" + s.addr
 	args := append([]string{"serve", "--addr", s.addr, "--db", db, "--allow-private-targets"}, extra...)
 	s.cmd = exec.Command(binary, args...)
-	s.cmd.Env = append(os.Environ(),
+	s.cmd.Env = append(append(os.Environ(),
 		"REGISTRYHOOKS_INGEST_TOKEN="+ingestToken,
 		"REGISTRYHOOKS_API_TOKEN="+apiToken,
 		"REGISTRYHOOKS_ADMIN_PASSWORD="+adminPassword,
 		"REGISTRYHOOKS_LOG_FORMAT=text",
-	)
+	), env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -110,16 +120,23 @@ func startServer(t testing.TB, db string, extra ...string) *server {
 	t.Cleanup(func() {
 		s.kill()
 		if t.Failed() {
-			t.Logf("server log:\n%s", tail(s.logs.String(), 4000))
+			t.Logf("server %s log:\n%s", s.addr, tail(s.logs.String(), 4000))
 		}
 	})
+	return s
+}
+
+// waitHealthy waits up to 20 s for /healthz to answer 200.
+func (s *server) waitHealthy() {
+	t := s.t
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get(s.url + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return s
+				return
 			}
 		}
 		select {
@@ -154,6 +171,7 @@ func (s *server) kill() {
 
 // stop sends SIGTERM and waits for a graceful exit.
 func (s *server) stop() {
+	s.t.Helper()
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.done:
