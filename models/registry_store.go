@@ -323,6 +323,8 @@ func (s *Store) EnsureDefaultRegistryWith(ctx context.Context, loginServer strin
 	if errs := in.Validate(); len(errs) > 0 {
 		return fmt.Errorf("store: create the default registry: %w: %s", ErrInvalidInput, errs["login_server"])
 	}
-	_, err := s.CreateRegistry(ctx, in)
-	return err
+	if _, err := s.CreateRegistry(ctx, in); err != nil && !errors.Is(err, ErrAlreadyExists) {
+		return err // ErrAlreadyExists: another instance starting at the same time made it
+	}
+	return nil
 }

@@ -54,6 +54,9 @@ func (s *Store) EnsureAdmin(ctx context.Context, password string) (generated str
 		generated = password
 	}
 	if _, err := s.CreateUser(ctx, AdminUsername, password, RoleAdmin); err != nil {
+		if errors.Is(err, ErrAlreadyExists) {
+			return "", nil // another instance starting at the same time made it
+		}
 		return "", err
 	}
 	return generated, nil
