@@ -48,8 +48,8 @@ func (s *server) patchWebhook(t testing.TB, name string, props map[string]any) {
 
 // Three instances on one PostgreSQL database, 3,000 events ingested
 // round-robin across them, a slow receiver; one instance is killed with
-// SIGKILL a third of the way in and another stopped with SIGTERM at two
-// thirds. Every accepted event arrives at both webhooks; the only
+// SIGKILL a third of the way in (the one with most deliveries in flight)
+// and another stopped with SIGTERM at two thirds. Every accepted event arrives at both webhooks; the only
 // deliveries sent twice are those the killed instance had in flight; no
 // webhook ever has more than --per-endpoint requests open across the
 // instances; the killed instance's leases are taken over within 30 s and
@@ -76,7 +76,10 @@ func TestPostgresThreeInstances(t *testing.T) {
 		s.waitHealthy()
 		rec.watch(names[i], s)
 	}
-	a, killed, stopped := inst[0], inst[1], inst[2]
+	a := inst[0]
+	// kIdx is killed, gIdx stopped gracefully: chosen when the time comes
+	// (the killed one must have deliveries in flight).
+	kIdx, gIdx := -1, -1
 	for _, h := range hooks {
 		a.createWebhook(t, "multiHook"+h, rec.hookURL("/hook", h), []string{"push"}, "")
 	}
@@ -139,18 +142,31 @@ func TestPostgresThreeInstances(t *testing.T) {
 	var stoppedOwnerLeases = -1
 	for i := range events {
 		if i == events/3 {
+			// Kill the instance with the most requests open at the
+			// receiver.
 			waitUntil(t, 30*time.Second, "deliveries in flight before the kill", func() bool {
-				return len(rec.answeredCount()) >= 50
+				if len(rec.answeredCount()) < 50 {
+					return false
+				}
+				most := 0
+				for k, n := range rec.openNow() {
+					for j := range names {
+						if names[j] == k && n > most {
+							kIdx, most = j, n
+						}
+					}
+				}
+				return most >= 2
 			})
-			alive[1].Store(false)
+			alive[kIdx].Store(false)
 			killAt = time.Now()
-			killed.kill()
+			inst[kIdx].kill()
 			killDone = time.Now()
 			time.Sleep(200 * time.Millisecond) // the recorder sees the cut connections
 			// The killed instance's lease owner id, from a delivery it had
 			// in flight; then watch its leases go to the others.
 			for _, q := range rec.snapshot() {
-				if q.from == "B" && !q.answered && !q.end.Before(killAt) {
+				if q.from == names[kIdx] && !q.answered && !q.end.Before(killAt) {
 					killedOwner = ownerOf(t, db, q.event, q.hook)
 					break
 				}
@@ -174,17 +190,18 @@ func TestPostgresThreeInstances(t *testing.T) {
 			}()
 		}
 		if i == 2*events/3 {
-			alive[2].Store(false)
+			gIdx = (kIdx + 1) % len(inst)
+			alive[gIdx].Store(false)
 			go func() {
 				defer close(stopDone)
-				stopped.stop()
-				if code := stopped.cmd.ProcessState.ExitCode(); code != 0 {
+				inst[gIdx].stop()
+				if code := inst[gIdx].cmd.ProcessState.ExitCode(); code != 0 {
 					t.Errorf("the instance stopped with SIGTERM exited %d, want 0", code)
 				}
 				// Its leases are handed over as it exits, not 30 s later.
 				owner := ""
 				for _, q := range rec.snapshot() {
-					if q.from == "C" && q.answered {
+					if q.from == names[gIdx] && q.answered {
 						if owner = ownerOf(t, db, q.event, q.hook); owner != "" && owner != killedOwner {
 							break
 						}
@@ -206,7 +223,7 @@ func TestPostgresThreeInstances(t *testing.T) {
 	mu.Lock()
 	nAccepted := len(accepted)
 	mu.Unlock()
-	t.Logf("%d events accepted; killed B at %s with %d leases; stopped C", nAccepted, killAt.Format("15:04:05.000"), leasesAtKill)
+	t.Logf("%d events accepted; killed %s at %s with %d leases; stopped %s", nAccepted, names[kIdx], killAt.Format("15:04:05.000"), leasesAtKill, names[gIdx])
 	if nAccepted != events {
 		t.Errorf("%d of %d events accepted", nAccepted, events)
 	}
@@ -244,7 +261,7 @@ func TestPostgresThreeInstances(t *testing.T) {
 		if q.from == "?" {
 			unknown++
 		}
-		if q.from == "B" && q.start.Before(killDone) && !q.end.Before(killAt.Add(-resultWindow)) {
+		if q.from == names[kIdx] && q.start.Before(killDone) && !q.end.Before(killAt.Add(-resultWindow)) {
 			inFlight[q.key()] = true
 			if !q.answered {
 				openAtKill[q.key()] = true
@@ -293,7 +310,7 @@ func TestPostgresThreeInstances(t *testing.T) {
 	for k := range openAtKill {
 		var first time.Time
 		for _, q := range reqs {
-			if q.key() == k && q.answered && q.from != "B" && (first.IsZero() || q.start.Before(first)) {
+			if q.key() == k && q.answered && q.from != names[kIdx] && (first.IsZero() || q.start.Before(first)) {
 				first = q.start
 			}
 		}

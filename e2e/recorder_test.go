@@ -32,6 +32,7 @@ type recorder struct {
 	delay     time.Duration
 	instances map[int]string // pid -> instance name
 	open      map[string]int // webhook -> requests open now
+	openFrom  map[string]int // instance -> requests open now
 	maxOpen   map[string]int // webhook -> most requests open at once
 	reqs      []request
 }
@@ -53,7 +54,7 @@ type peerKey struct{}
 
 func newRecorder(t testing.TB, delay time.Duration) *recorder {
 	t.Helper()
-	r := &recorder{delay: delay, instances: map[int]string{}, open: map[string]int{}, maxOpen: map[string]int{}}
+	r := &recorder{delay: delay, instances: map[int]string{}, open: map[string]int{}, openFrom: map[string]int{}, maxOpen: map[string]int{}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +92,7 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	rq.event = p.ID
 	r.mu.Lock()
 	r.open[rq.hook]++
+	r.openFrom[rq.from]++
 	if r.open[rq.hook] > r.maxOpen[rq.hook] {
 		r.maxOpen[rq.hook] = r.open[rq.hook]
 	}
@@ -107,6 +109,7 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	rq.end = time.Now()
 	r.mu.Lock()
 	r.open[rq.hook]--
+	r.openFrom[rq.from]--
 	r.reqs = append(r.reqs, rq)
 	r.mu.Unlock()
 }
@@ -127,6 +130,17 @@ func (r *recorder) answeredCount() map[string]int {
 		if q.answered {
 			m[q.key()]++
 		}
+	}
+	return m
+}
+
+// openNow counts the requests of each instance open now.
+func (r *recorder) openNow() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := map[string]int{}
+	for k, v := range r.openFrom {
+		m[k] = v
 	}
 	return m
 }
