@@ -133,7 +133,10 @@ ORDER BY w.id FOR NO KEY UPDATE OF w SKIP LOCKED`
 // owner may lease ahead (prefetch, as on SQLite) and its per-webhook slots
 // bound the concurrent requests across all instances; another instance
 // takes the webhook over once the owner's leases are finished, handed
-// back, or expired (it died). Expired leases count as due.
+// back, or expired (it died). Expired leases count as due and go first:
+// their available_at is the lease's end, later than the backlog queued
+// meanwhile, so in due order a dead instance's deliveries would wait for
+// the whole backlog.
 const pgClaimSQL = `WITH hooks AS (
   SELECT h.id AS webhook_id,
     CASE WHEN EXISTS (SELECT 1 FROM deliveries o WHERE o.webhook_id = h.id AND o.state = 1
@@ -143,10 +146,10 @@ const pgClaimSQL = `WITH hooks AS (
   FROM unnest($3::bigint[]) AS h(id)
 ), picked AS (
   SELECT d.id FROM hooks CROSS JOIN LATERAL (
-    SELECT id, available_at FROM deliveries
+    SELECT id, state, available_at FROM deliveries
     WHERE webhook_id = hooks.webhook_id AND state IN (0, 1) AND available_at <= $1
-    ORDER BY available_at, id LIMIT hooks.free
-  ) d ORDER BY d.available_at, d.id LIMIT $7
+    ORDER BY state DESC, available_at, id LIMIT hooks.free
+  ) d ORDER BY d.state DESC, d.available_at, d.id LIMIT $7
 )
 UPDATE deliveries SET state = 1, attempts = attempts + 1, available_at = $2, updated_at = $1,
   lease_owner = $5, lease_token = lease_token + 1
