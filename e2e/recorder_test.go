@@ -30,10 +30,10 @@ type recorder struct {
 
 	mu        sync.Mutex
 	delay     time.Duration
-	instances map[int]string // pid -> instance name
-	open      map[string]int // webhook -> requests open now
-	openFrom  map[string]int // instance -> requests open now
-	maxOpen   map[string]int // webhook -> most requests open at once
+	instances map[int]string    // pid -> instance name
+	open      map[string]int    // webhook -> requests open now
+	opened    map[*request]bool // requests open now
+	maxOpen   map[string]int    // webhook -> most requests open at once
 	reqs      []request
 }
 
@@ -54,7 +54,7 @@ type peerKey struct{}
 
 func newRecorder(t testing.TB, delay time.Duration) *recorder {
 	t.Helper()
-	r := &recorder{delay: delay, instances: map[int]string{}, open: map[string]int{}, openFrom: map[string]int{}, maxOpen: map[string]int{}}
+	r := &recorder{delay: delay, instances: map[int]string{}, open: map[string]int{}, opened: map[*request]bool{}, maxOpen: map[string]int{}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +92,7 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	rq.event = p.ID
 	r.mu.Lock()
 	r.open[rq.hook]++
-	r.openFrom[rq.from]++
+	r.opened[&rq] = true
 	if r.open[rq.hook] > r.maxOpen[rq.hook] {
 		r.maxOpen[rq.hook] = r.open[rq.hook]
 	}
@@ -109,7 +109,7 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	rq.end = time.Now()
 	r.mu.Lock()
 	r.open[rq.hook]--
-	r.openFrom[rq.from]--
+	delete(r.opened, &rq)
 	r.reqs = append(r.reqs, rq)
 	r.mu.Unlock()
 }
@@ -134,13 +134,17 @@ func (r *recorder) answeredCount() map[string]int {
 	return m
 }
 
-// openNow counts the requests of each instance open now.
-func (r *recorder) openNow() map[string]int {
+// openNow counts, per instance, the requests open now that started less
+// than `within` ago.
+func (r *recorder) openNow(within time.Duration) map[string]int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := map[string]int{}
-	for k, v := range r.openFrom {
-		m[k] = v
+	since := time.Now().Add(-within)
+	for q := range r.opened {
+		if q.start.After(since) {
+			m[q.from]++
+		}
 	}
 	return m
 }
