@@ -286,8 +286,16 @@ func TestPostgresKillAndStopAmongThree(t *testing.T) {
 		}
 	}
 	sort.Strings(stray)
-	t.Logf("answered deliveries per instance: %v; %d sent twice (killed instance had %d in flight, %d open at the kill); %d requests of unknown origin",
-		perSender, dupes, len(inFlight), len(openAtKill), unknown)
+	// How long before the kill the killed instance's copy of a duplicate
+	// was answered: how long its result waited unwritten.
+	var unwritten time.Duration
+	for _, q := range reqs {
+		if q.from == names[kIdx] && q.answered && got[q.key()] > 1 && killAt.Sub(q.end) > unwritten {
+			unwritten = killAt.Sub(q.end)
+		}
+	}
+	t.Logf("answered deliveries per instance: %v; %d sent twice (killed instance had %d in flight, %d open at the kill; the earliest duplicate was answered %s before the kill); %d requests of unknown origin",
+		perSender, dupes, len(inFlight), len(openAtKill), unwritten.Round(time.Millisecond), unknown)
 	if len(stray) > 0 {
 		t.Errorf("%d deliveries sent more than once that the killed instance did not have in flight: %v", len(stray), stray[:min(len(stray), 20)])
 	}
