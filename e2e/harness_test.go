@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -156,6 +157,16 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+var instanceLine = regexp.MustCompile(`msg="Registry Hooks is listening".* instance=(\S+)`)
+
+// instanceID is the lease owner id the server logged at start, or "".
+func (s *server) instanceID() string {
+	if m := instanceLine.FindStringSubmatch(s.logs.String()); m != nil {
+		return m[1]
+	}
+	return ""
 }
 
 // kill sends SIGKILL and waits for the process to go.

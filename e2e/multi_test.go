@@ -3,7 +3,6 @@ package e2e
 import (
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -136,6 +135,9 @@ func TestPostgresKillAndStopAmongThree(t *testing.T) {
 
 	var killAt, killDone time.Time
 	var killedOwner string
+	var took time.Duration       // from the kill until the killed instance held no lease
+	var termAt, exitAt time.Time // SIGTERM sent; the stopped instance gone
+	var killedInFlight bool
 	var leasesAtKill int
 	takeoverDone := make(chan time.Duration, 1)
 	stopDone := make(chan struct{})
@@ -145,7 +147,7 @@ func TestPostgresKillAndStopAmongThree(t *testing.T) {
 			// Kill the instance with the most requests that opened at the
 			// receiver in the last 5 ms (so they are still open at the
 			// kill).
-			waitUntil(t, 30*time.Second, "deliveries in flight before the kill", func() bool {
+			pick := func() bool {
 				if len(rec.answeredCount()) < 50 {
 					return false
 				}
@@ -158,22 +160,31 @@ func TestPostgresKillAndStopAmongThree(t *testing.T) {
 					}
 				}
 				return most >= 1
-			})
+			}
+			for deadline := time.Now().Add(time.Minute); !pick(); time.Sleep(2 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("no instance opened a request at the receiver in the last 5 ms, for a minute: %d deliveries answered, requests open now per instance %v",
+						len(rec.answeredCount()), rec.openNow(time.Hour))
+				}
+			}
 			alive[kIdx].Store(false)
 			killAt = time.Now()
 			inst[kIdx].kill()
 			killDone = time.Now()
 			time.Sleep(200 * time.Millisecond) // the recorder sees the cut connections
-			// The killed instance's lease owner id, from a delivery it had
-			// in flight; then watch its leases go to the others.
+			// The killed instance's lease owner id (it logs it at start);
+			// then watch its leases go to the others.
+			killedOwner = inst[kIdx].instanceID()
+			if inst[kIdx].instanceID() == "" {
+				t.Fatalf("the killed instance did not log its instance id")
+			}
 			for _, q := range rec.snapshot() {
 				if q.from == names[kIdx] && !q.end.Before(killAt) {
-					killedOwner = ownerOf(t, db, q.event, q.hook)
-					break
+					killedInFlight = true
 				}
 			}
-			if killedOwner == "" {
-				t.Fatalf("the killed instance had no delivery in flight at the kill (or its lease owner is unknown); the test proves nothing")
+			if !killedInFlight {
+				t.Fatalf("the killed instance had no delivery in flight at the kill; the test proves nothing")
 			}
 			leasesAtKill = leasedBy(t, db, killedOwner)
 			go func() {
@@ -191,25 +202,43 @@ func TestPostgresKillAndStopAmongThree(t *testing.T) {
 			}()
 		}
 		if i == 2*events/3 {
-			gIdx = (kIdx + 1) % len(inst)
+			// Once the killed instance's leases are taken over, stop the
+			// live instance that is sending (with a request opened in the
+			// last 5 ms), so the graceful stop has work to hand over.
+			select {
+			case took = <-takeoverDone:
+			case <-time.After(2 * takeover):
+				took = -1
+			}
+			pick := func() bool {
+				gIdx = -1
+				for k, n := range rec.openNow(5 * time.Millisecond) {
+					for j := range names {
+						if names[j] == k && j != kIdx && n > 0 {
+							gIdx = j
+						}
+					}
+				}
+				return gIdx >= 0
+			}
+			for deadline := time.Now().Add(time.Minute); !pick(); time.Sleep(2 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("no live instance sent anything for a minute after the takeover")
+				}
+			}
 			alive[gIdx].Store(false)
+			termAt = time.Now()
 			go func() {
 				defer close(stopDone)
 				inst[gIdx].stop()
+				exitAt = time.Now()
 				if code := inst[gIdx].cmd.ProcessState.ExitCode(); code != 0 {
 					t.Errorf("the instance stopped with SIGTERM exited %d, want 0", code)
 				}
 				// Its leases are handed over as it exits, not 30 s later.
-				owner := ""
-				for _, q := range rec.snapshot() {
-					if q.from == names[gIdx] && q.answered {
-						if owner = ownerOf(t, db, q.event, q.hook); owner != "" && owner != killedOwner {
-							break
-						}
-					}
-				}
+				owner := inst[gIdx].instanceID()
 				if owner == "" {
-					t.Errorf("cannot tell the stopped instance's lease owner id from the deliveries it sent")
+					t.Errorf("the stopped instance did not log its instance id")
 					return
 				}
 				stoppedOwnerLeases = leasedBy(t, db, owner)
@@ -243,12 +272,6 @@ func TestPostgresKillAndStopAmongThree(t *testing.T) {
 		return true
 	})
 	time.Sleep(time.Second) // late duplicates, if any, arrive
-	var took time.Duration
-	select {
-	case took = <-takeoverDone:
-	case <-time.After(2 * takeover):
-		took = -1
-	}
 
 	// Duplicates only among the deliveries the killed instance had in
 	// flight: open at the kill, or answered just before it while their
@@ -338,23 +361,22 @@ func TestPostgresKillAndStopAmongThree(t *testing.T) {
 	if slowest > takeover {
 		t.Errorf("a delivery in flight at the kill was sent again only after %s; want within %s", slowest, takeover)
 	}
+	// The survivor carries on with what the stopped one served at once.
+	survivor := names[3-kIdx-gIdx]
+	var resumed time.Time
+	for _, q := range reqs {
+		if q.from == survivor && q.start.After(termAt) && (resumed.IsZero() || q.start.Before(resumed)) {
+			resumed = q.start
+		}
+	}
+	t.Logf("stopped instance: SIGTERM to exit %s; the survivor's first request after the SIGTERM came %s after the exit",
+		exitAt.Sub(termAt).Round(time.Millisecond), resumed.Sub(exitAt).Round(time.Millisecond))
+	if resumed.IsZero() || resumed.Sub(exitAt) > 5*time.Second {
+		t.Errorf("the survivor sent nothing within 5 s of the graceful stop (first request %s after the exit)", resumed.Sub(exitAt))
+	}
 	if stoppedOwnerLeases != 0 {
 		t.Errorf("the instance stopped with SIGTERM still held %d leases after it exited; a graceful stop hands them over at once", stoppedOwnerLeases)
 	}
-}
-
-// ownerOf is the lease_owner of the delivery of event id to webhook
-// multiHook<hook>: the instance that claimed it last ("" when there is no
-// such delivery). It reads the outbox's columns (models/migrations).
-func ownerOf(t testing.TB, db *sql.DB, id, hook string) string {
-	t.Helper()
-	var owner string
-	err := db.QueryRow(`SELECT d.lease_owner FROM deliveries d JOIN events e ON e.seq = d.event_seq
-		JOIN webhooks w ON w.id = d.webhook_id WHERE e.id = $1 AND w.name = $2`, id, "multiHook"+hook).Scan(&owner)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		t.Errorf("lease owner of %s/%s: %v", hook, id, err)
-	}
-	return owner
 }
 
 // leasedBy counts the deliveries leased (state 1) by the instance owner.
