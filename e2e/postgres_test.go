@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,32 +23,18 @@ func pgAdminURL() string {
 	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 }
 
-// newPGDatabase creates a fresh database, dropped when the test ends, and
-// returns its URL.
-func newPGDatabase(t testing.TB) string {
-	t.Helper()
-	return newPostgresDB(t, pgAdminURL())
-}
-
-// sharedKeyFile writes one key file for every instance of a PostgreSQL
-// deployment (they must all open each other's secrets).
-func sharedKeyFile(t testing.TB) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "shared.key")
-	if err := os.WriteFile(p, []byte(strings.Repeat("5a", 32)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// startPGInstances starts n servers on one fresh PostgreSQL database.
+// startPGInstances starts n servers on one fresh database on
+// REGISTRYHOOKS_TEST_POSTGRES, together (as the multi-instance tests do),
+// with the same secret key, and waits until each answers /healthz.
 func startPGInstances(t testing.TB, n int, extra ...string) (string, []*server) {
 	t.Helper()
-	db := newPGDatabase(t)
-	key := sharedKeyFile(t)
+	db := newPostgresDB(t, pgAdminURL())
 	var out []*server
 	for range n {
-		out = append(out, startServer(t, db, append([]string{"--key-file", key}, extra...)...))
+		out = append(out, launchServer(t, db, pgEnv, extra...))
+	}
+	for _, s := range out {
+		s.waitHealthy()
 	}
 	return db, out
 }

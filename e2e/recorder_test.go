@@ -79,8 +79,6 @@ func (r *recorder) watch(name string, s *server) {
 	r.instances[s.cmd.Process.Pid] = name
 }
 
-func (r *recorder) setDelay(d time.Duration) { r.mu.Lock(); r.delay = d; r.mu.Unlock() }
-
 func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	rq := request{start: time.Now(), hook: req.URL.Query().Get("h"), path: req.URL.Path}
 	rq.from, _ = req.Context().Value(peerKey{}).(string)
