@@ -181,3 +181,93 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Instances starting together on one new database all succeed: the one
+// that loses the race for the default registry or the admin account finds
+// it made by the other (ErrAlreadyExists is success there).
+func TestPostgresInstancesStartTogether(t *testing.T) {
+	t.Parallel()
+	dsn := newPostgresDB(t)
+	c, err := NewCipher(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 4
+	stores := make([]*Store, n)
+	for i := range stores {
+		s, err := Open(dsn, Options{Cipher: c, MaxConns: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		stores[i] = s
+	}
+	ctx := context.Background()
+	// Both steps count first and create only when none exists, so the
+	// instances must get past the count together: a barrier before each.
+	for _, step := range []struct {
+		name string
+		run  func(*Store) error
+	}{
+		{"default registry", func(s *Store) error { return s.EnsureDefaultRegistry(ctx) }},
+		{"admin account", func(s *Store) error { _, err := s.EnsureAdmin(ctx, "a-long-admin-password"); return err }},
+	} {
+		var start, done sync.WaitGroup
+		start.Add(1)
+		errs := make([]error, n)
+		for i, s := range stores {
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				start.Wait()
+				errs[i] = step.run(s)
+			}()
+		}
+		start.Done()
+		done.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("%s on instance %d: %v", step.name, i, err)
+			}
+		}
+	}
+	if _, err := stores[1].GetRegistry(ctx, DefaultRegistryName); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An expired lease (its instance died) is claimed before the backlog
+// queued meanwhile: its available_at is the lease's end, later than those
+// events, and in due order it would wait for all of them.
+func TestPostgresExpiredLeaseBeforeBacklog(t *testing.T) {
+	t.Parallel()
+	stores, reg := openInstances(t, 2)
+	ctx := context.Background()
+	b := testBundle{store: stores[0], reg: reg, ctx: ctx}
+	hookFor(t, b, reg, "takeover")
+	ev := func(id string) []*Event {
+		return []*Event{{ID: id, RegistryID: reg.ID, Action: "push", Repository: "r", Tag: "t", Source: "api", Payload: []byte("{}")}}
+	}
+	if _, err := stores[0].IngestEvents(ctx, ev("leased")); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	lost, err := stores[0].ClaimDeliveries(ctx, ClaimOptions{Now: now, Lease: time.Minute, Limit: 1, PerWebhook: 1})
+	if err != nil || len(lost) != 1 {
+		t.Fatalf("first claim: %v, %v", lost, err)
+	}
+	// Instance 0 dies holding the lease; a backlog builds up meanwhile.
+	for i := range 5 {
+		if _, err := stores[1].IngestEvents(ctx, ev(fmt.Sprintf("backlog%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later := now.Add(2 * time.Minute)
+	got, err := stores[1].ClaimDeliveries(ctx, ClaimOptions{Now: later, Lease: time.Minute, Limit: 1, PerWebhook: 1})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("claim after the lease expired: %v, %v", got, err)
+	}
+	if got[0].ID != lost[0].ID {
+		t.Errorf("the claim after the lease expired took delivery %d (event %q), want the expired one %d first", got[0].ID, got[0].EventID, lost[0].ID)
+	}
+}
