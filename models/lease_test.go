@@ -101,13 +101,22 @@ func TestExtendLeases(t *testing.T) {
 	if err != nil || len(got) != 2 {
 		t.Fatalf("claim %v, %v", got, err)
 	}
-	n, err := b.store.ExtendLeases(b.ctx, now.Add(time.Hour))
-	if err != nil || n != 2 {
-		t.Fatalf("extended %d, %v; want the 2 leased", n, err)
+	// The heartbeat extends only the rows it still holds: got[1] stands
+	// for one whose result could not be written (the database was away).
+	n, err := b.store.ExtendLeases(b.ctx, now.Add(time.Hour), []uint{got[0].ID})
+	if err != nil || n != 1 {
+		t.Fatalf("extended %d, %v; want the 1 still held", n, err)
 	}
-	// Past the claim's own expiry the extended rows are still held.
-	if again, _ := b.store.ClaimDeliveries(b.ctx, ClaimOptions{Now: now.Add(2 * time.Minute), Lease: time.Minute, Limit: 10, PerWebhook: 10}); len(again) != 1 {
-		t.Fatalf("claimed %d past the first expiry, want only the unleased one", len(again))
+	// Past the claim's own expiry the extended row is still held; the
+	// other comes back with the unleased one.
+	again, _ := b.store.ClaimDeliveries(b.ctx, ClaimOptions{Now: now.Add(2 * time.Minute), Lease: time.Minute, Limit: 10, PerWebhook: 10})
+	if len(again) != 2 {
+		t.Fatalf("claimed %d past the first expiry, want the unleased one and the one not extended", len(again))
+	}
+	for _, c := range again {
+		if c.ID == got[0].ID {
+			t.Fatalf("claimed delivery %d, whose lease was extended", c.ID)
+		}
 	}
 }
 

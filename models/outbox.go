@@ -326,18 +326,36 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, leases []ClaimedDelivery,
 	return nil
 }
 
-// ExtendLeases moves the expiry of every delivery this instance holds
+// ExtendLeases moves the expiry of the given deliveries this instance holds
 // leased to until (the heartbeat), and returns how many it holds. A lease
 // that expired and was claimed by another instance is not this instance's
 // any more and is left alone.
-func (s *Store) ExtendLeases(ctx context.Context, until time.Time) (int64, error) {
-	res, err := s.wsql.ExecContext(ctx, s.rebind(`UPDATE deliveries SET available_at = ? WHERE state = 1 AND lease_owner = ?`),
-		until.UnixNano(), s.instance)
-	if err != nil {
-		return 0, fmt.Errorf("store: extend leases: %w", err)
+//
+// Only the rows ids are extended: those the caller still holds in memory.
+// A row this instance leased and then lost track of (a claim whose commit
+// reply never came, a result or a release that could not be written while
+// the database was away) is left to expire and be taken over; extending
+// every row by owner would keep such a row leased for as long as the
+// instance lives, and it would never be sent.
+func (s *Store) ExtendLeases(ctx context.Context, until time.Time, ids []uint) (int64, error) {
+	var total int64
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 500)]
+		ids = ids[len(chunk):]
+		args := make([]any, 0, len(chunk)+2)
+		args = append(args, until.UnixNano(), s.instance)
+		for _, id := range chunk {
+			args = append(args, int64(id))
+		}
+		q := `UPDATE deliveries SET available_at = ? WHERE state = 1 AND lease_owner = ? AND id IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
+		res, err := s.wsql.ExecContext(ctx, s.rebind(q), args...)
+		if err != nil {
+			return total, fmt.Errorf("store: extend leases: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
 	}
-	n, _ := res.RowsAffected()
-	return n, nil
+	return total, nil
 }
 
 // ReleaseAllLeases makes every in-flight delivery due at now. Only for

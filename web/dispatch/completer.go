@@ -103,7 +103,7 @@ func (d *Dispatcher) flush(batch []result) {
 			"final", r.State == models.DeliveryFailed)
 	}
 	for _, r := range batch {
-		d.done(r.job.claim.WebhookID)
+		d.done(r.job.claim)
 	}
 	select {
 	case d.freed <- struct{}{}:

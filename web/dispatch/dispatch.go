@@ -46,6 +46,7 @@ type Dispatcher struct {
 	leased   int                    // deliveries claimed and not yet written back
 	drained  bool                   // the last claim found nothing more due
 	busy     map[uint]int           // the same, per webhook
+	held     map[uint]struct{}      // the same, by delivery id: the leases the heartbeat extends
 	slots    map[uint]chan struct{} // running attempts per webhook, PerEndpoint each
 	hooks    map[uint]cachedHook
 	hookGen  uint64 // the store's WebhookGeneration when hooks was last checked
@@ -129,6 +130,7 @@ func New(store *models.Store, cfg Config, log *slog.Logger) *Dispatcher {
 		freed:    make(chan struct{}, 1),
 		pool:     make(chan struct{}, c.Workers),
 		busy:     map[uint]int{},
+		held:     map[uint]struct{}{},
 		slots:    map[uint]chan struct{}{},
 		hooks:    map[uint]cachedHook{},
 		capacity: c.Workers * c.Prefetch,
@@ -263,10 +265,14 @@ func (d *Dispatcher) waitIdle(ctx context.Context) error {
 	}
 }
 
-// done forgets one leased delivery of webhook id.
-func (d *Dispatcher) done(id uint) {
+// done forgets one leased delivery: written back, released, or dropped.
+// Its row is no longer extended by the heartbeat, so if writing it back
+// failed, its lease runs out and the delivery is claimed again.
+func (d *Dispatcher) done(c models.ClaimedDelivery) {
+	id := c.WebhookID
 	d.mu.Lock()
 	d.leased--
+	delete(d.held, c.ID)
 	if d.busy[id]--; d.busy[id] <= 0 {
 		delete(d.busy, id)
 		delete(d.slots, id) // no goroutine of this webhook is left to use it

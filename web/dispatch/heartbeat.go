@@ -26,10 +26,18 @@ func (d *Dispatcher) heartbeatLoop(ctx context.Context) {
 	}
 }
 
-// heartbeatOnce extends every lease this instance holds to now+Lease.
+// heartbeatOnce extends every lease this instance holds in memory to
+// now+Lease. Rows leased to this instance that it no longer tracks (their
+// result or release could not be written) are left to expire.
 func (d *Dispatcher) heartbeatOnce(ctx context.Context) error {
 	until := d.now().Add(d.cfg.Lease)
-	if _, err := d.store.ExtendLeases(ctx, until); err != nil {
+	d.mu.Lock()
+	ids := make([]uint, 0, len(d.held))
+	for id := range d.held {
+		ids = append(ids, id)
+	}
+	d.mu.Unlock()
+	if _, err := d.store.ExtendLeases(ctx, until, ids); err != nil {
 		return err
 	}
 	d.renewedUntil.Store(until.UnixNano())

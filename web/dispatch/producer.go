@@ -170,6 +170,7 @@ func (d *Dispatcher) register(claimed []models.ClaimedDelivery) {
 	d.leased += len(claimed)
 	for _, c := range claimed {
 		d.busy[c.WebhookID]++
+		d.held[c.ID] = struct{}{}
 		if d.slots[c.WebhookID] == nil {
 			d.slots[c.WebhookID] = make(chan struct{}, d.cfg.PerEndpoint)
 		}
@@ -184,7 +185,7 @@ func (d *Dispatcher) unlease(claimed []models.ClaimedDelivery) {
 		d.log.Error("dispatch: release after failed load", "error", rerr)
 	}
 	for _, c := range claimed {
-		d.done(c.WebhookID)
+		d.done(c)
 	}
 }
 
@@ -209,7 +210,7 @@ func (d *Dispatcher) launch(ctx context.Context, claimed []models.ClaimedDeliver
 		t, okT := targets[c.WebhookID]
 		if !okP || !okT {
 			// Deleted with its webhook or pruned: the row is gone too.
-			d.done(c.WebhookID)
+			d.done(c)
 			continue
 		}
 		d.mu.Lock()
