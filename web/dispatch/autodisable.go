@@ -108,19 +108,11 @@ func (a *AutoDisabler) Stop(ctx context.Context) error {
 }
 
 func (a *AutoDisabler) loop(ctx context.Context) {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, 0, a.cfg.Interval, func(ctx context.Context) {
 		if _, err := a.runOnce(ctx); err != nil && ctx.Err() == nil {
 			a.log.Error("auto-disable check failed", "error", err)
 		}
-		t.Reset(a.cfg.Interval)
-	}
+	})
 }
 
 // runOnce disables every webhook that meets the rule now and returns how

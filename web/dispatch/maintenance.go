@@ -14,7 +14,17 @@ func (d *Dispatcher) pruneLoop(ctx context.Context) {
 	if d.cfg.Retention < 0 {
 		return
 	}
-	t := time.NewTimer(10 * time.Second)
+	every(ctx, 10*time.Second, d.cfg.PruneInterval, func(ctx context.Context) {
+		if _, err := d.prune(ctx); err != nil && ctx.Err() == nil {
+			d.log.Error("dispatch: prune", "error", err)
+		}
+	})
+}
+
+// every runs fn after first and then interval after each run ends, until
+// ctx ends: the loop of the periodic maintenance services.
+func every(ctx context.Context, first, interval time.Duration, fn func(context.Context)) {
+	t := time.NewTimer(first)
 	defer t.Stop()
 	for {
 		select {
@@ -22,10 +32,8 @@ func (d *Dispatcher) pruneLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if _, err := d.prune(ctx); err != nil && ctx.Err() == nil {
-			d.log.Error("dispatch: prune", "error", err)
-		}
-		t.Reset(d.cfg.PruneInterval)
+		fn(ctx)
+		t.Reset(interval)
 	}
 }
 

@@ -177,19 +177,7 @@ func ParseRetrySchedule(s string) ([]time.Duration, error) {
 func FormatRetrySchedule(s []time.Duration) string {
 	parts := make([]string, len(s))
 	for i, d := range s {
-		parts[i] = shortDuration(d)
+		parts[i] = models.FormatWindow(d)
 	}
 	return strings.Join(parts, ",")
-}
-
-// shortDuration renders 5m0s as 5m and 2h0m0s as 2h.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
