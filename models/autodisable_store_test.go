@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/registryhooks/registryhooks/models/pgtestdb"
 )
 
 // adClock is a settable clock for the auto-disable store tests.
@@ -37,7 +39,7 @@ func autoDisableStores(t *testing.T, clk *adClock) map[string]*Store {
 	}
 	t.Cleanup(func() { _ = lite.Close() })
 
-	pg, err := Open(newPostgresDB(t), Options{Now: clk.Now})
+	pg, err := Open(pgtestdb.PostgresDB(t), Options{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/registryhooks/registryhooks/models/pgtestdb"
 )
 
 // schemaOf lists a SQLite database's objects as sqlite_master keeps them
@@ -199,7 +201,7 @@ func TestMigrationFreshSQLite(t *testing.T) {
 // migration once: the advisory lock serialises them.
 func TestMigrationPostgresConcurrent(t *testing.T) {
 	t.Parallel()
-	dsn := newPostgresDB(t)
+	dsn := pgtestdb.PostgresDB(t)
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -7,13 +7,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/registryhooks/registryhooks/models/pgtestdb"
 )
 
 // openInstances opens n stores on one fresh PostgreSQL database, as n
 // registryhooks processes would, with the default registry.
 func openInstances(t *testing.T, n int) ([]*Store, *Registry) {
 	t.Helper()
-	dsn := newPostgresDB(t)
+	dsn := pgtestdb.PostgresDB(t)
 	c, err := NewCipher(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +189,7 @@ func waitUntil(t *testing.T, cond func() bool) {
 // it made by the other (ErrAlreadyExists is success there).
 func TestPostgresInstancesStartTogether(t *testing.T) {
 	t.Parallel()
-	dsn := newPostgresDB(t)
+	dsn := pgtestdb.PostgresDB(t)
 	c, err := NewCipher(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)

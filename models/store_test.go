@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/registryhooks/registryhooks/models/pgtestdb"
 )
 
 type testBundle struct {
@@ -21,7 +23,7 @@ func setup(t *testing.T) testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(testDB(t), Options{Cipher: c})
+	s, err := Open(pgtestdb.DB(t), Options{Cipher: c})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/registryhooks/registryhooks/models/pgtestdb"
 )
 
 // A bucket's arithmetic: a missing bucket is full; each take moves full_at
@@ -106,7 +108,7 @@ func checkThrottleBuckets(t *testing.T, ctx context.Context, a, b *Store) {
 // database. It skips while this branch's store cannot open PostgreSQL.
 func openPostgresTwice(t *testing.T) (*Store, *Store) {
 	t.Helper()
-	dsn := newPostgresDB(t)
+	dsn := pgtestdb.PostgresDB(t)
 	c, err := NewCipher(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 	"testing"
 
 	"github.com/registryhooks/registryhooks/models"
-	"github.com/registryhooks/registryhooks/models/modelstest"
+	"github.com/registryhooks/registryhooks/models/pgtestdb"
 	"github.com/registryhooks/registryhooks/web"
 )
 
@@ -47,10 +47,10 @@ func setup(t *testing.T) testBundle {
 func setupWith(t *testing.T, flags ...string) testBundle {
 	t.Helper()
 	env := map[string]string{"REGISTRYHOOKS_ADMIN_PASSWORD": adminPassword, "REGISTRYHOOKS_API_TOKEN": apiToken}
-	if modelstest.Postgres() {
+	if pgtestdb.Postgres() {
 		env["REGISTRYHOOKS_SECRET_KEY"] = strings.Repeat("ab", 32)
 	}
-	cfg, err := web.Load(append([]string{"--db", modelstest.DB(t)}, flags...),
+	cfg, err := web.Load(append([]string{"--db", pgtestdb.DB(t)}, flags...),
 		func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/registryhooks/registryhooks/models"
+	"github.com/registryhooks/registryhooks/models/pgtestdb"
 )
 
 // Open returns such a store and its default registry. opt.Cipher, when
@@ -25,7 +26,7 @@ func Open(t testing.TB, opt models.Options) (*models.Store, *models.Registry) {
 		}
 		opt.Cipher = c
 	}
-	s, err := models.Open(DB(t), opt)
+	s, err := models.Open(pgtestdb.DB(t), opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/registryhooks/registryhooks/models"
 	"github.com/registryhooks/registryhooks/models/modelstest"
+	"github.com/registryhooks/registryhooks/models/pgtestdb"
 )
 
 // clock is a fake clock shared by the store and the dispatcher.
@@ -593,7 +594,7 @@ func TestStopReleasesWhenOutOfTime(t *testing.T) {
 
 func TestStartReleasesStaleLeases(t *testing.T) {
 	t.Parallel()
-	if modelstest.Postgres() {
+	if pgtestdb.Postgres() {
 		t.Skip("on PostgreSQL other instances may hold live leases: only expired ones are taken over (TestExpiredLeaseIsReclaimed)")
 	}
 	b := setup(t, Config{AllowPrivateTargets: true})
@@ -714,7 +715,7 @@ func TestIngestGroupCommit(t *testing.T) {
 // delivered exactly once, each with one attempt numbered 1.
 func TestIngestLeasesDirectlyThenQueues(t *testing.T) {
 	t.Parallel()
-	if modelstest.Postgres() {
+	if pgtestdb.Postgres() {
 		t.Skip("ingest does not lease on PostgreSQL: every lease comes from a claim")
 	}
 	b := setup(t, Config{AllowPrivateTargets: true})

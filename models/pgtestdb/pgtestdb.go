@@ -1,4 +1,8 @@
-package modelstest
+// Package pgtestdb gives tests their database on the engine under test: a
+// SQLite file, or a fresh PostgreSQL database on REGISTRYHOOKS_TEST_POSTGRES.
+// It imports no app package, so the store's own tests use it as well as
+// modelstest and the server's tests.
+package pgtestdb
 
 import (
 	"context"
@@ -56,7 +60,7 @@ func PostgresDB(t testing.TB) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create a test database (set REGISTRYHOOKS_TEST_POSTGRES to an admin URL of a PostgreSQL 13+ server): %v", err)
+		t.Fatalf("create a test database on %s (set REGISTRYHOOKS_TEST_POSTGRES to an admin URL of a PostgreSQL 13+ server): %v", redacted(admin), err)
 	}
 	t.Cleanup(func() {
 		db, err := sql.Open("pgx", admin)
@@ -72,4 +76,13 @@ func PostgresDB(t testing.TB) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// redacted is u with any password replaced, for messages.
+func redacted(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
