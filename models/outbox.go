@@ -318,6 +318,10 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, leases []ClaimedDelivery,
 				return err
 			}
 		}
+		// Due again now: other instances take them at once.
+		if err := s.drv.outboxChanged(ctx, tx); err != nil {
+			return err
+		}
 		return tx.Commit()
 	}()
 	if err != nil {
@@ -369,6 +373,43 @@ func (s *Store) ReleaseAllLeases(ctx context.Context, now time.Time) (int64, err
 		return 0, fmt.Errorf("store: release leases: %w", res.Error)
 	}
 	return res.RowsAffected, nil
+}
+
+// ReleaseOwnLeases gives back every delivery still leased to this
+// instance, as if never attempted. A dispatcher calls it last when it stops,
+// with nothing of its own in flight: a lease left then is one this process
+// never learnt it held (a claim whose commit reached the database but whose
+// answer did not) or one whose release could not be written earlier.
+// Without it, such deliveries would wait for their leases to expire.
+func (s *Store) ReleaseOwnLeases(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	err := func() error {
+		tx, err := s.wsql.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = tx.Rollback() }()
+		res, err := tx.ExecContext(ctx, s.rebind(`UPDATE deliveries SET state = 0, available_at = ?, updated_at = ?, lease_owner = '',
+			attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END WHERE state = 1 AND lease_owner = ?`),
+			now.UnixNano(), now.UnixNano(), s.instance)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		if n > 0 {
+			// Other instances take them at once, not on their next poll.
+			if err := s.drv.outboxChanged(ctx, tx); err != nil {
+				return err
+			}
+		}
+		return tx.Commit()
+	}()
+	if err != nil {
+		return 0, fmt.Errorf("store: release this instance's leases: %w", err)
+	}
+	return n, nil
 }
 
 // NextDue returns when the earliest open delivery becomes due, or false

@@ -223,6 +223,16 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	d.stopWorkers()
 	d.cancelHeartbeat()
 	d.heartbeatWG.Wait()
+	// Nothing of this instance is in flight now, so any lease still in its
+	// name is one it never learnt of or could not give back: return them,
+	// so other instances need not wait for them to expire.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	if n, rerr := d.store.ReleaseOwnLeases(rctx, d.now()); rerr != nil {
+		d.log.Warn("dispatch: stop: release leftover leases", "error", rerr)
+	} else if n > 0 {
+		d.log.Info("dispatch: stop: released leases left in this instance's name", "deliveries", n)
+	}
+	rcancel()
 	if err != nil {
 		return fmt.Errorf("dispatch: stop: in-flight deliveries released: %w", err)
 	}

@@ -771,3 +771,34 @@ func TestIngestLeasesDirectlyThenQueues(t *testing.T) {
 		}
 	}
 }
+
+// A claim can commit in the database without this process learning of it
+// (its commit answered too late, or Stop cancelled it); Stop gives such
+// leases back, so other instances need not wait for them to expire.
+func TestStopReleasesLeasesItNeverLearntOf(t *testing.T) {
+	t.Parallel()
+	if !pgtestdb.Postgres() {
+		t.Skip("on SQLite Start already releases every lease (one process per file): TestStartReleasesStaleLeases")
+	}
+	b := setup(t, Config{AllowPrivateTargets: true})
+	srv, _ := receiver(t, http.StatusOK)
+	w := b.webhook(t, "hookOrphan", srv.URL, nil)
+	b.ingest(t, 3)
+	// Leased in this instance's name behind the dispatcher's back.
+	if c, err := b.store.ClaimDeliveries(b.ctx, models.ClaimOptions{Now: b.clk.Now(), Lease: time.Hour, Limit: 10, PerWebhook: 10}); err != nil || len(c) != 3 {
+		t.Fatalf("claim %d %v", len(c), err)
+	}
+	d := New(b.store, Config{AllowPrivateTargets: true}, nil)
+	d.now = b.clk.Now
+	if err := d.Start(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, del := range b.deliveries(t, w) {
+		if del.State != models.DeliveryPending || del.Attempts != 0 || del.LeaseOwner != "" || del.AvailableAt > b.clk.Now().UnixNano() {
+			t.Errorf("after Stop, a delivery leased in this instance's name is still held: %+v", del.Delivery)
+		}
+	}
+}

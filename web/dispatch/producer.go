@@ -118,9 +118,15 @@ func (d *Dispatcher) runOnce(ctx context.Context) (int, error) {
 		busy[k] = v
 	}
 	d.mu.Unlock()
-	if free <= 0 {
+	if free <= 0 || ctx.Err() != nil {
 		return 0, nil
 	}
+	// A claim, once begun, runs to its end even when Stop cancels the
+	// loop: cancelled during its commit, it could be committed without this
+	// process learning which rows it leased. Stop waits for it, then gives
+	// the unstarted deliveries back.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	claimed, err := d.store.ClaimDeliveries(ctx, models.ClaimOptions{
 		Now: d.now(), Lease: d.cfg.Lease, Limit: free, PerWebhook: d.perWebhookLeases(), Busy: busy,
 	})
