@@ -15,8 +15,9 @@ type driver interface {
 	// leased to this instance (see DirectLease).
 	directLease() bool
 	// outboxChanged runs inside a transaction that made deliveries due, so
-	// that every instance's dispatcher wakes when it commits.
-	outboxChanged(ctx context.Context, tx *sql.Tx) error
+	// that every other instance's dispatcher wakes when it commits; from
+	// names this instance, whose own dispatcher is kicked in process.
+	outboxChanged(ctx context.Context, tx *sql.Tx, from string) error
 	// changed tells the other instances that rows of a cached kind
 	// (webhooks, registries) changed.
 	changed(ctx context.Context, s *Store, kind string)
@@ -31,8 +32,8 @@ type driver interface {
 // kicks and caches suffice and nothing needs announcing.
 type sqliteDriver struct{}
 
-func (sqliteDriver) directLease() bool                            { return true }
-func (sqliteDriver) outboxChanged(context.Context, *sql.Tx) error { return nil }
-func (sqliteDriver) changed(context.Context, *Store, string)      {}
+func (sqliteDriver) directLease() bool                                    { return true }
+func (sqliteDriver) outboxChanged(context.Context, *sql.Tx, string) error { return nil }
+func (sqliteDriver) changed(context.Context, *Store, string)              {}
 
 func (sqliteDriver) relaxedCommit(context.Context, *sql.Tx) error { return nil }

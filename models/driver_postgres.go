@@ -79,8 +79,8 @@ type pgDriver struct{}
 // (pgClaimSQL).
 func (pgDriver) directLease() bool { return false }
 
-func (pgDriver) outboxChanged(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, "SELECT pg_notify('"+channelOutbox+"', '')")
+func (pgDriver) outboxChanged(ctx context.Context, tx *sql.Tx, from string) error {
+	_, err := tx.ExecContext(ctx, "SELECT pg_notify('"+channelOutbox+"', $1)", from)
 	return err
 }
 
@@ -274,7 +274,12 @@ func (s *Store) listenOnce(ctx context.Context, onOutbox func(), reconnected boo
 		}
 		switch n.Channel {
 		case channelOutbox:
-			onOutbox()
+			// This instance's own changes kick its dispatcher in
+			// process (Kick), before this arrives: woken again, it would
+			// claim in vain, and a claim that finds nothing paces the next.
+			if n.Payload != s.instance {
+				onOutbox()
+			}
 		case channelChanged:
 			s.forgetAll()
 		}

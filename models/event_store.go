@@ -123,7 +123,7 @@ func (s *Store) IngestEventsLeased(ctx context.Context, events []*Event, lease *
 		return nil, nil, fmt.Errorf("store: ingest: %w", err)
 	}
 	if len(dels) > 0 {
-		if err := s.drv.outboxChanged(ctx, tx); err != nil {
+		if err := s.drv.outboxChanged(ctx, tx, s.instance); err != nil {
 			return nil, nil, fmt.Errorf("store: ingest: notify: %w", err)
 		}
 	}
@@ -388,5 +388,5 @@ func (s *Store) outboxChangedGorm(ctx context.Context, tx *gorm.DB) error {
 	if s.engine != enginePostgres {
 		return nil
 	}
-	return tx.WithContext(ctx).Exec("SELECT pg_notify('" + channelOutbox + "', '')").Error
+	return tx.WithContext(ctx).Exec("SELECT pg_notify('"+channelOutbox+"', ?)", s.instance).Error
 }

@@ -319,7 +319,7 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, leases []ClaimedDelivery,
 			}
 		}
 		// Due again now: other instances take them at once.
-		if err := s.drv.outboxChanged(ctx, tx); err != nil {
+		if err := s.drv.outboxChanged(ctx, tx, s.instance); err != nil {
 			return err
 		}
 		return tx.Commit()
@@ -400,7 +400,7 @@ func (s *Store) ReleaseOwnLeases(ctx context.Context, now time.Time) (int64, err
 		}
 		if n > 0 {
 			// Other instances take them at once, not on their next poll.
-			if err := s.drv.outboxChanged(ctx, tx); err != nil {
+			if err := s.drv.outboxChanged(ctx, tx, s.instance); err != nil {
 				return err
 			}
 		}

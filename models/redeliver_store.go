@@ -111,7 +111,7 @@ func (s *Store) RedeliverEvents(ctx context.Context, webhookID uint, eventIDs []
 			return err
 		}
 		n = len(dels)
-		return s.drv.outboxChanged(ctx, tx)
+		return s.drv.outboxChanged(ctx, tx, s.instance)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: redeliver %d events to webhook %d: %w", len(ids), webhookID, err)
@@ -140,7 +140,7 @@ func (s *Store) RedeliverFailedSince(ctx context.Context, webhookID uint, since 
 		if n, err = res.RowsAffected(); err != nil || n == 0 {
 			return err
 		}
-		return s.drv.outboxChanged(ctx, tx)
+		return s.drv.outboxChanged(ctx, tx, s.instance)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: redeliver failed deliveries of webhook %d: %w", webhookID, err)
