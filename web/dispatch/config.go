@@ -38,9 +38,11 @@ type Config struct {
 	// are leased straight from ingest up to these limits, so a deeper
 	// prefetch raises throughput markedly (about 1 MiB of payloads held).
 	Prefetch int
-	// ClaimInterval is the least time between two claims while deliveries
-	// are in flight, so a steady trickle of events is claimed in batches.
-	// An idle dispatcher claims at once. Default 25ms.
+	// ClaimInterval is the least time between two claims under load (a
+	// quarter of the capacity or more in flight), so a steady stream of
+	// events is claimed in batches; with less in flight the pause shrinks
+	// in proportion, and an idle dispatcher claims at once (see pace).
+	// Default 25ms.
 	ClaimInterval time.Duration
 	// Timeout bounds one attempt, from dialling to the end of the response
 	// body. Default 5s, as ACR. A timeout is recorded as 504 Gateway Timeout.

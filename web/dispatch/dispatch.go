@@ -37,7 +37,9 @@ type Dispatcher struct {
 	// obs is told of attempts and finished deliveries (metrics).
 	obs Observer
 
-	kick    chan struct{}
+	kick chan struct{}
+	// remote is kicked by other instances' notifications (PostgreSQL).
+	remote  chan struct{}
 	freed   chan struct{}
 	pool    chan struct{} // a token per running attempt, Workers in all
 	results chan result
@@ -127,6 +129,7 @@ func New(store *models.Store, cfg Config, log *slog.Logger) *Dispatcher {
 		jitter:   rand.Float64,
 		obs:      nopObserver{},
 		kick:     make(chan struct{}, 1),
+		remote:   make(chan struct{}, 1),
 		freed:    make(chan struct{}, 1),
 		pool:     make(chan struct{}, c.Workers),
 		busy:     map[uint]int{},
@@ -147,6 +150,14 @@ func (d *Dispatcher) Config() Config { return d.cfg }
 func (d *Dispatcher) Kick() {
 	select {
 	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// kickRemote wakes the dispatcher for deliveries another instance made due.
+func (d *Dispatcher) kickRemote() {
+	select {
+	case d.remote <- struct{}{}:
 	default:
 	}
 }
@@ -184,7 +195,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	go func() { defer d.loopWG.Done(); d.loop(loopCtx) }()
 	go func() { defer d.loopWG.Done(); d.pruneLoop(loopCtx) }()
 	// Other instances' ingests and edits (PostgreSQL; a no-op on SQLite).
-	go func() { defer d.loopWG.Done(); d.store.Listen(loopCtx, d.Kick) }()
+	go func() { defer d.loopWG.Done(); d.store.Listen(loopCtx, d.kickRemote) }()
 	d.heartbeatWG.Add(1)
 	hbCtx, hbCancel := context.WithCancel(context.Background())
 	d.cancelHeartbeat = hbCancel

@@ -802,3 +802,67 @@ func TestStopReleasesLeasesItNeverLearntOf(t *testing.T) {
 		}
 	}
 }
+
+// A claim waits ClaimInterval after the previous one only under load: with
+// one delivery in flight, a new event goes out at once, not after the
+// interval.
+func TestTrickleGoesOutWhileOthersAreInFlight(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{AllowPrivateTargets: true})
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); slow.Close() })
+	arrived := make(chan time.Time, 4)
+	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		arrived <- time.Now()
+	}))
+	t.Cleanup(fast.Close)
+	for _, h := range []struct{ name, uri, scope string }{{"hookSlow", slow.URL, "slow:*"}, {"hookFast", fast.URL, "fast:*"}} {
+		in := models.WebhookInput{Name: h.name, ServiceURI: h.uri, Actions: []string{"push"}, Scope: h.scope}
+		if fe := in.Validate(); fe != nil {
+			t.Fatal(fe)
+		}
+		if _, err := b.store.CreateWebhook(b.ctx, b.reg, in, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const interval = 3 * time.Second
+	d := New(b.store, Config{AllowPrivateTargets: true, ClaimInterval: interval, PollInterval: time.Minute, Timeout: 20 * time.Second}, nil)
+	d.now = b.clk.Now
+	if err := d.Start(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		_ = d.Stop(ctx)
+	})
+	event := func(id, repo string) []*models.Event {
+		return []*models.Event{{ID: id, RegistryID: b.reg.ID, Action: "push", Repository: repo, Tag: "v1", Source: "api",
+			Payload: []byte(`{"id":"` + id + `","action":"push"}`)}}
+	}
+	if _, err := d.Ingest(b.ctx, event("ev-slow", "slow")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, d.inFlight)
+	time.Sleep(50 * time.Millisecond) // the slow delivery's claim is behind us
+	sent := time.Now()
+	if _, err := d.Ingest(b.ctx, event("ev-fast", "fast")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case at := <-arrived:
+		if took := at.Sub(sent); took > interval/3 {
+			t.Fatalf("with one delivery in flight, a new event went out after %s (ClaimInterval %s)", took, interval)
+		}
+	case <-time.After(2 * interval):
+		t.Fatal("the new event was not delivered")
+	}
+}

@@ -20,20 +20,12 @@ func (d *Dispatcher) loop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var lastClaim time.Time
-	lastEmpty := false
+	lastEmpty, remote := false, false
 	for {
 		var n int
 		var err error
 		if d.worthClaiming() {
-			// While work is in flight, claims are paced: a claim costs about
-			// the same for a few rows as for a few hundred, so under a steady
-			// trickle of ingests, waiting a moment claims many rows at once.
-			// So are claims right after one that found nothing: on
-			// PostgreSQL every ingest of every instance kicks every
-			// producer, and an instance whose webhooks another serves would
-			// otherwise claim in vain on each. An idle dispatcher claims at
-			// once.
-			if w := d.cfg.ClaimInterval - time.Since(lastClaim); w > 0 && (d.inFlight() || lastEmpty) {
+			if w := d.pace(remote && lastEmpty) - time.Since(lastClaim); w > 0 {
 				select {
 				case <-ctx.Done():
 					return
@@ -58,6 +50,7 @@ func (d *Dispatcher) loop(ctx context.Context) {
 			// A full claim may have left more due rows behind.
 			wait = 0
 		}
+		remote = false
 		if wait == 0 {
 			select {
 			case <-ctx.Done():
@@ -71,6 +64,8 @@ func (d *Dispatcher) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-d.kick:
+		case <-d.remote:
+			remote = true
 		case <-d.freed:
 		case <-timer.C:
 		}
@@ -81,6 +76,27 @@ func (d *Dispatcher) loop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// pace is the least time between the previous claim and the next. A claim
+// costs about the same for a few rows as for a few hundred, so under load,
+// waiting a moment claims many rows at once: with a quarter of the capacity
+// or more in flight, claims are ClaimInterval apart; with less, the pause
+// shrinks in proportion, down to none when nothing is in flight, so a
+// trickle of events goes out at once. A wake-up from another instance
+// right after a claim that found nothing waits at least a fifth of the
+// interval: on PostgreSQL every ingest of every instance wakes every
+// producer, and an instance whose webhooks another serves would otherwise
+// claim in vain on each.
+func (d *Dispatcher) pace(vain bool) time.Duration {
+	d.mu.Lock()
+	leased, full := d.leased, max(d.capacity/4, 1)
+	d.mu.Unlock()
+	p := d.cfg.ClaimInterval * time.Duration(min(leased, full)) / time.Duration(full)
+	if vain {
+		p = max(p, d.cfg.ClaimInterval/5)
+	}
+	return p
 }
 
 // inFlight reports whether any leased delivery is not yet written back.
