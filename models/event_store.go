@@ -145,7 +145,7 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []*Event) (
 	const chunk = 100
 	stored := make(map[eventKey]int64, len(events))
 	for rest := events; len(rest) > 0; {
-		n := min(len(rest), chunk)
+		n := s.nextChunk(len(rest), chunk)
 		var b strings.Builder
 		b.WriteString("INSERT INTO events (id, registry_id, action, repository, tag, digest, source, payload, created_at) VALUES ")
 		args := make([]any, 0, n*9)
@@ -232,7 +232,7 @@ func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, dels []Deliver
 	}
 	out := make([]ClaimedDelivery, 0, len(dels))
 	for len(dels) > 0 {
-		n := min(len(dels), chunk)
+		n := s.nextChunk(len(dels), chunk)
 		var b strings.Builder
 		b.WriteString("INSERT INTO deliveries (event_seq, event_id, webhook_id, state, attempts, available_at, lease_owner, lease_token, created_at, updated_at) VALUES ")
 		args := make([]any, 0, n*10)

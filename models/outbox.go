@@ -225,7 +225,7 @@ func (s *Store) RecordAttempts(ctx context.Context, results []AttemptResult) err
 		}
 		const chunk = 200
 		for rest := results; len(rest) > 0; {
-			n := min(len(rest), chunk)
+			n := s.nextChunk(len(rest), chunk)
 			if err := s.recordChunk(ctx, tx, rest[:n]); err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"net/url"
 	"os"
 	"strconv"
@@ -132,7 +133,7 @@ func IsPostgresURL(db string) bool {
 
 func openSQLite(path string, opt Options) (*Store, error) {
 	dsn := func(extra string) string {
-		return "file:" + url.PathEscape(path) + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=FULL&_cache_size=-16000" + extra
+		return "file:" + url.PathEscape(path) + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=FULL&_cache_size=-16000&_stmt_cache_size=128" + extra
 	}
 	if err := privateFiles(path); err != nil {
 		return nil, err
@@ -285,4 +286,18 @@ func (s *Store) webhooksChanged(ctx context.Context) {
 func (s *Store) registriesChanged(ctx context.Context) {
 	s.forgetRegistries()
 	s.drv.changed(ctx, s, "registries")
+}
+
+// nextChunk is how many of n rows the next multi-row statement writes, at
+// most max. On SQLite, statements are prepared once per connection and
+// cached by their text (_stmt_cache_size): preparing a statement of a few
+// hundred placeholders costs more than running it, so the sizes are powers
+// of two, at most log2(max)+1 texts per statement, each prepared once. On
+// PostgreSQL every statement is a round trip: as many rows as allowed.
+func (s *Store) nextChunk(n, max int) int {
+	k := min(n, max)
+	if s.engine == engineSQLite && k > 0 {
+		k = 1 << (bits.Len(uint(k)) - 1)
+	}
+	return k
 }
