@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/registryhooks/registryhooks/models"
 )
@@ -86,29 +87,45 @@ func TestWebhookHealthFragmentFollowsDeliveries(t *testing.T) {
 		t.Error("the fragment still polls with nothing in flight")
 	}
 
-	// A push queued while the newest page shows only finished rows: the
-	// newest page polls (the new row is coming), a filtered one does not.
+	// A push whose first attempt is still running (claimed, no result)
+	// and then 20 newer pushes, all answered: the newest events page shows
+	// only finished rows, the open one is on the next page. The newest
+	// page polls all the same (new rows may come), a filtered one does
+	// not, and the Health section polls.
 	ingest(t, b, 1, "push", "team/app")
+	claimed, err := b.store.ClaimDeliveries(b.ctx, models.ClaimOptions{Now: b.store.Now(), Lease: time.Minute, Limit: 10, PerWebhook: 10})
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claimed %d, %v", len(claimed), err)
+	}
+	ingest(t, b, 20, "push", "team/app")
+	finish(t, b, func(uint) bool { return true })
 	events := func(q string) string {
 		t.Helper()
 		r := c.do(http.MethodGet, page+"/events"+q, nil, htmx)
 		wantCode(t, r, http.StatusOK)
 		return r.body
 	}
-	if e := events(""); !strings.Contains(e, `hx-trigger="every 1s"`) {
-		t.Error("the newest events page does not poll while a delivery is open")
+	if e := events(""); !strings.Contains(e, `hx-trigger="every 1s"`) || strings.Contains(e, "Pending") {
+		t.Error("the newest events page (all rows finished) does not poll while a delivery of the webhook is open")
 	}
 	if e := events("?result=failed"); strings.Contains(e, "every 1s") {
 		t.Error("a filtered events page with no open row polls")
 	}
-	if f := fragment(); !strings.Contains(f, polls) {
-		t.Error("the fragment does not poll while a push is pending")
+	if f := fragment(); !strings.Contains(f, polls) || !strings.Contains(f, "22 deliveries: 21 succeeded, 0 failed, 1 pending") {
+		t.Errorf("fragment with a push in flight: %s", f)
 	}
-	finish(t, b, func(uint) bool { return false })
-	if e := events(""); strings.Contains(e, "every 1s") || !strings.Contains(e, "500 Internal Server Error") {
-		t.Error("the newest events page still polls, or lacks the result, once idle")
+	// Its attempt fails for good: everything stops polling.
+	now := b.store.Now()
+	cl := claimed[0]
+	if err := b.store.RecordAttempts(b.ctx, []models.AttemptResult{{State: models.DeliveryFailed, Token: cl.Token, UpdatedAt: now, AvailableAt: now,
+		Attempt: models.Attempt{DeliveryID: cl.ID, WebhookID: cl.WebhookID, EventID: cl.EventID, Number: cl.Attempt, RequestURI: "http://127.0.0.1:9/******",
+			StatusCode: 500, ReasonPhrase: "Internal Server Error", StartedAt: now.UnixNano()}}}); err != nil {
+		t.Fatal(err)
 	}
-	if f := fragment(); strings.Contains(f, "every 2s") || !strings.Contains(f, "2 deliveries: 1 succeeded, 1 failed, 0 pending") {
+	if e := events(""); strings.Contains(e, "every 1s") {
+		t.Error("the newest events page still polls once idle")
+	}
+	if f := fragment(); strings.Contains(f, "every 2s") || !strings.Contains(f, "22 deliveries: 21 succeeded, 1 failed, 0 pending") {
 		t.Errorf("fragment once idle: %s", f)
 	}
 
