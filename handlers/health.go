@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -132,6 +133,9 @@ func (h *Handler) health(ctx context.Context, ids []uint, w healthWindow) (map[u
 				sealed[id] = got[id].Buckets
 			}
 		}
+		if err := h.recheckOpen(ctx, sealed, cold, start, sealedEnd, w.width, now); err != nil {
+			return nil, err
+		}
 	}
 	live, err := h.Store.WebhookHealth(ctx, ids, end, nLive, w.width)
 	if err != nil {
@@ -148,6 +152,61 @@ func (h *Handler) health(ctx context.Context, ids []uint, w healthWindow) (map[u
 		out[id] = healthVM(st, w)
 	}
 	return out, nil
+}
+
+// recheckOpen keeps cached settled buckets true to deliveries that were
+// still open when they were read: a delivery counts in the bucket it was
+// queued in, and one retrying for hours finishes long after its bucket
+// settled. Those buckets are the only cached figures that can change (new
+// deliveries are queued now, into a live bucket), and an open delivery can
+// only finish, so the cached open count of [start, sealedEnd) is checked
+// against the store (an index-only count of the open rows alone); where
+// they differ the buckets are read again and replace the cache entry. A
+// result recorded by any instance thus shows on the next view, not up to
+// healthTTL later. Webhooks just read (fresh) and those with nothing open
+// in their settled buckets cost nothing.
+func (h *Handler) recheckOpen(ctx context.Context, sealed map[uint][]models.HealthBucket, fresh []uint, start, sealedEnd time.Time, width time.Duration, now time.Time) error {
+	cached := map[uint]int64{}
+	var suspect []uint
+	for id, bs := range sealed {
+		var open int64
+		for _, b := range bs {
+			open += b.Open
+		}
+		if open > 0 && !slices.Contains(fresh, id) {
+			cached[id] = open
+			suspect = append(suspect, id)
+		}
+	}
+	if len(suspect) == 0 {
+		return nil
+	}
+	open, err := h.Store.OpenDeliveries(ctx, suspect, start, sealedEnd)
+	if err != nil {
+		return fmt.Errorf("handlers: health: %w", err)
+	}
+	var stale []uint
+	for _, id := range suspect {
+		if open[id] != cached[id] {
+			stale = append(stale, id)
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	n := int(sealedEnd.Sub(start) / width)
+	got, err := h.Store.WebhookHealth(ctx, stale, sealedEnd, n, width)
+	if err != nil {
+		return fmt.Errorf("handlers: health: %w", err)
+	}
+	hc := h.healthCache
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	for _, id := range stale {
+		sealed[id] = got[id].Buckets
+		hc.m[healthKey{id, width}] = &sealedHealth{start: start, buckets: append([]models.HealthBucket(nil), got[id].Buckets...), fetched: now}
+	}
+	return nil
 }
 
 // fillSealed reads the buckets [from, to) of ids and stores them in the

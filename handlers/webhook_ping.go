@@ -45,7 +45,8 @@ func (h *Handler) WebhookPing(c echo.Context) error {
 }
 
 // queued answers a request that queued a delivery: the refreshed events
-// table and a toast for htmx (its new row polls until the answer is in),
+// table, a toast and a reload of the Health section for htmx (its new row
+// polls until the answer is in),
 // else a redirect to the webhook page with flash.
 func (h *Handler) queued(c echo.Context, reg *models.Registry, w *models.Webhook, flash, toast string) error {
 	if !isHTMX(c) {
@@ -56,7 +57,9 @@ func (h *Handler) queued(c echo.Context, reg *models.Registry, w *models.Webhook
 	if err != nil {
 		return err
 	}
-	b, _ := json.Marshal(map[string]string{"rh:toast": toast})
+	// rh:queued: the Health section reloads once (then polls while the
+	// delivery is open).
+	b, _ := json.Marshal(map[string]string{"rh:toast": toast, "rh:queued": ""})
 	c.Response().Header().Set("HX-Trigger", string(b))
 	return render(c, http.StatusOK, views.Events(ev))
 }

@@ -28,16 +28,20 @@ func (h *Handler) WebhookShow(c echo.Context) error {
 	if err != nil {
 		return h.notFoundOr(c, err, "The webhook "+c.Param("webhook"))
 	}
-	ctx := c.Request().Context()
-	ev, err := h.eventsVM(c, reg, w, eventsQueryFrom(c))
+	q := eventsQueryFrom(c)
+	ev, err := h.eventsVM(c, reg, w, q)
 	if err != nil {
 		return err
 	}
-	h24, err := h.health(ctx, []uint{w.ID}, window24h)
-	if err != nil {
-		return err
+	// The first page's polling already asked whether anything is moving;
+	// an open row on any page says so too.
+	moving := ev.Polling
+	if !moving && !q.top() {
+		if moving, err = h.Store.DeliveriesMoving(c.Request().Context(), w.ID); err != nil {
+			return err
+		}
 	}
-	h7, err := h.health(ctx, []uint{w.ID}, window7d)
+	health, err := h.healthSection(c, reg, w, moving)
 	if err != nil {
 		return err
 	}
@@ -47,7 +51,7 @@ func (h *Handler) WebhookShow(c echo.Context) error {
 		ServiceURI: models.MaskURI(w.ServiceURI), Headers: maskedHeaders(w.Headers),
 		CreatedAt: fmtTime(w.CreatedAt), CreatedBy: w.CreatedBy, Events: ev, AutoDisabled: autoDisabledVM(w),
 		FailedSince: h.Store.Now().UTC().Add(-24 * time.Hour).Format("2006-01-02T15:04:05"),
-		Health24h:   h24[w.ID], Health7d: h7[w.ID],
+		Health:      health,
 	}
 	if vm.AutoDisabled.Since != "" {
 		if vm.AutoDisabled.Held, err = h.Store.HeldDeliveries(c.Request().Context(), w.ID); err != nil {
@@ -141,6 +145,12 @@ func (q eventsQuery) encode(cursorParam string, cur *models.Cursor) string {
 	return "?" + v.Encode()
 }
 
+// top is whether q shows the newest page unfiltered: the one new
+// deliveries appear on.
+func (q eventsQuery) top() bool {
+	return q.older == nil && q.newer == nil && q.filter == models.DeliveryFilter{}
+}
+
 // self is the query string of the page q shows.
 func (q eventsQuery) self() string {
 	switch {
@@ -187,7 +197,62 @@ func (h *Handler) eventsVM(c echo.Context, reg *models.Registry, w *models.Webho
 			Attempts: r.Attempts, DetailURL: fmt.Sprintf("%s/%d", base, r.ID),
 		})
 	}
+	if !vm.Polling && q.top() {
+		// The newest page also follows deliveries not on it yet (queued
+		// by a push while the page was open, or retrying further down),
+		// so new rows appear; a page the user filtered or paged to is
+		// left alone.
+		if vm.Polling, err = h.Store.DeliveriesMoving(c.Request().Context(), w.ID); err != nil {
+			return views.EventsVM{}, err
+		}
+	}
 	return vm, nil
+}
+
+// healthSection is the webhook page's Health section; moving is whether a
+// delivery of the webhook is pending or in flight (then it polls).
+func (h *Handler) healthSection(c echo.Context, reg *models.Registry, w *models.Webhook, moving bool) (views.HealthSectionVM, error) {
+	ctx := c.Request().Context()
+	h24, err := h.health(ctx, []uint{w.ID}, window24h)
+	if err != nil {
+		return views.HealthSectionVM{}, err
+	}
+	h7, err := h.health(ctx, []uint{w.ID}, window7d)
+	if err != nil {
+		return views.HealthSectionVM{}, err
+	}
+	return views.HealthSectionVM{URL: webhookURL(reg, w) + "/health", Polling: moving,
+		Health24h: h24[w.ID], Health7d: h7[w.ID]}, nil
+}
+
+// WebhookHealth is the Health section fragment, which polls while a
+// delivery of the webhook is pending or in flight and reloads once after
+// a Ping or a redelivery. A plain request is sent to the webhook page.
+func (h *Handler) WebhookHealth(c echo.Context) error {
+	reg, w, err := h.webhook(c)
+	if err != nil {
+		if models.IsNotFound(err) && isHTMX(c) {
+			// The webhook was deleted while its page was open: stop polling.
+			c.Response().Header().Set("HX-Redirect", "/registries/"+c.Param("registry")+"/webhooks")
+			return c.NoContent(http.StatusOK)
+		}
+		return h.notFoundOr(c, err, "The webhook "+c.Param("webhook"))
+	}
+	if !isHTMX(c) {
+		return c.Redirect(http.StatusSeeOther, webhookURL(reg, w))
+	}
+	// Asked before the counts: a delivery that finishes in between is
+	// counted as finished and the section polls once more, never the
+	// other way round (open counts shown and polling stopped).
+	moving, err := h.Store.DeliveriesMoving(c.Request().Context(), w.ID)
+	if err != nil {
+		return err
+	}
+	vm, err := h.healthSection(c, reg, w, moving)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.HealthSection(vm))
 }
 
 // WebhookEvents is the events table fragment (paging, polling). A plain

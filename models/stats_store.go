@@ -122,6 +122,46 @@ func (s *Store) WebhookHealth(ctx context.Context, ids []uint, end time.Time, n 
 	return out, nil
 }
 
+// DeliveriesMoving reports whether the webhook has a delivery that is
+// pending or in flight and not held (auto-disabled): one whose state will
+// change without anyone acting, which the portal polls for. One seek on
+// idx_delivery_webhook_due (webhook_id, state, available_at).
+func (s *Store) DeliveriesMoving(ctx context.Context, webhookID uint) (bool, error) {
+	var got []int
+	if err := s.rdb.WithContext(ctx).Raw(`SELECT 1 FROM deliveries WHERE webhook_id = ? AND state IN (?, ?) AND available_at <> ? LIMIT 1`,
+		webhookID, DeliveryPending, DeliveryInFlight, HeldAvailableAt).Scan(&got).Error; err != nil {
+		return false, fmt.Errorf("store: open deliveries of webhook %d: %w", webhookID, err)
+	}
+	return len(got) > 0, nil
+}
+
+// OpenDeliveries counts, per given webhook, the deliveries queued in
+// [from, to) that are still pending or in flight (held ones included);
+// webhooks with none are absent. Index only, on idx_delivery_health
+// (webhook_id, state, created_at): it reads the open rows alone. The
+// unary plus keeps SQLite off idx_delivery_webhook (webhook_id,
+// created_at), which it otherwise picks for the time range and which
+// walks every delivery of the week (8 ms against 0.2 ms with 100,000).
+func (s *Store) OpenDeliveries(ctx context.Context, ids []uint, from, to time.Time) (map[uint]int64, error) {
+	out := map[uint]int64{}
+	if len(ids) == 0 || !from.Before(to) {
+		return out, nil
+	}
+	var rows []struct {
+		WebhookID uint
+		N         int64
+	}
+	if err := s.rdb.WithContext(ctx).Raw(`SELECT webhook_id, COUNT(*) AS n FROM deliveries
+		WHERE webhook_id IN ? AND state IN ? AND +created_at >= ? AND +created_at < ? GROUP BY webhook_id`,
+		ids, []int{DeliveryPending, DeliveryInFlight}, from.UnixNano(), to.UnixNano()).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("store: open deliveries: %w", err)
+	}
+	for _, r := range rows {
+		out[r.WebhookID] = r.N
+	}
+	return out, nil
+}
+
 // Results a delivery list can be filtered by.
 const (
 	ResultSucceeded = "succeeded"

@@ -366,3 +366,86 @@ func TestPageDeliveriesRareFilterSearchesInWindows(t *testing.T) {
 		t.Errorf("going newer from the oldest match: %+v, %v", p.Rows, err)
 	}
 }
+
+// DeliveriesMoving is what the webhook page polls on: an open delivery
+// that will change by itself. One held while the webhook is auto-disabled
+// does not count; OpenDeliveries (the health cache's check) counts it.
+func TestDeliveriesMovingSkipsHeld(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	clock := modelstest.NewClock(now)
+	s, reg := modelstest.Open(t, models.Options{Now: clock.Now})
+	ctx := context.Background()
+	in := models.WebhookInput{Name: "movinghook1", ServiceURI: "https://receiver.example/hook", Actions: []string{"push"}, Status: "enabled"}
+	if fe := in.Validate(); fe != nil {
+		t.Fatal(fe)
+	}
+	w, err := s.CreateWebhook(ctx, reg, in, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	moving := func() bool {
+		t.Helper()
+		m, err := s.DeliveriesMoving(ctx, w.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if moving() {
+		t.Fatal("moving with no deliveries")
+	}
+	ingest := func(id string) {
+		t.Helper()
+		if _, err := s.IngestEvents(ctx, []*models.Event{{ID: id, RegistryID: reg.ID, Action: "push", Repository: "app",
+			Tag: "v1", Source: "api", Payload: []byte(`{}`)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An hour after it was enabled, three deliveries fail for good.
+	now = now.Add(time.Hour)
+	clock.Set(now)
+	for i := range 3 {
+		ingest(fmt.Sprintf("gone-%d", i))
+	}
+	if !moving() {
+		t.Fatal("three pending deliveries, not moving")
+	}
+	claimed, err := s.ClaimDeliveries(ctx, models.ClaimOptions{Now: now, Lease: time.Minute, Limit: 10, PerWebhook: 10})
+	if err != nil || len(claimed) != 3 {
+		t.Fatalf("claimed %d, %v", len(claimed), err)
+	}
+	if !moving() {
+		t.Fatal("three deliveries in flight, not moving")
+	}
+	var res []models.AttemptResult
+	for _, c := range claimed {
+		res = append(res, models.AttemptResult{Token: c.Token, State: models.DeliveryFailed, AvailableAt: now, UpdatedAt: now,
+			Attempt: models.Attempt{DeliveryID: c.ID, WebhookID: c.WebhookID, EventID: c.EventID, Number: 1, RequestURI: "x",
+				StatusCode: 502, ReasonPhrase: "Bad Gateway", StartedAt: now.UnixNano()}})
+	}
+	if err := s.RecordAttempts(ctx, res); err != nil {
+		t.Fatal(err)
+	}
+	if moving() {
+		t.Fatal("moving with every delivery finished")
+	}
+	// A fourth is queued, then the webhook is auto-disabled: it is held.
+	ingest("held-1")
+	if !moving() {
+		t.Fatal("a pending delivery, not moving")
+	}
+	if _, ok, err := s.AutoDisableWebhook(ctx, w.ID, now.Add(time.Second), time.Hour); err != nil || !ok {
+		t.Fatalf("AutoDisableWebhook = %v, %v", ok, err)
+	}
+	if moving() {
+		t.Error("a held delivery counts as moving")
+	}
+	open, err := s.OpenDeliveries(ctx, []uint{w.ID}, now.Add(-time.Hour), now.Add(time.Hour))
+	if err != nil || open[w.ID] != 1 {
+		t.Errorf("OpenDeliveries = %v, %v; want the held one", open, err)
+	}
+	if open, err := s.OpenDeliveries(ctx, []uint{w.ID}, now.Add(time.Minute), now.Add(time.Hour)); err != nil || len(open) != 0 {
+		t.Errorf("OpenDeliveries after it was queued = %v, %v; want none", open, err)
+	}
+}

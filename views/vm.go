@@ -144,7 +144,16 @@ type WebhookVM struct {
 	FailedSince string
 	// Signing is the signing secret property.
 	Signing SigningSecretVM
-	// Health24h and Health7d are its deliveries of the last 24 hours and 7 days.
+	// Health is its deliveries of the last 24 hours and 7 days.
+	Health HealthSectionVM
+}
+
+// HealthSectionVM is the webhook page's Health section: two windows, the
+// fragment's URL, and whether it polls (a delivery of the webhook is
+// pending or in flight).
+type HealthSectionVM struct {
+	URL                 string
+	Polling             bool
 	Health24h, Health7d HealthVM
 }
 

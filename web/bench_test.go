@@ -89,6 +89,7 @@ func BenchmarkPortalPages(b *testing.B) {
 		{"blade, page 10", base + "?page=10", ""},
 		{"webhook page, 100,000 events, page 1", base + "/aabusyhook", ""},
 		{"webhook page, page 5,000 (keyset)", base + "/aabusyhook?before=" + deepCursor.String(), ""},
+		{"health section (htmx, the poll)", base + "/aabusyhook/health", "health"},
 		{"events table, page 5,000 (htmx)", base + "/aabusyhook/events?before=" + deepCursor.String(), "events"},
 		{"events table, failed only, page 1", base + "/aabusyhook/events?result=failed", "events"},
 		{"events table, failed push of team/app3", base + "/aabusyhook/events?result=failed&action=push&repository=team%2Fapp3", "events"},

@@ -76,6 +76,7 @@ func routes(e *echo.Echo, h *handlers.Handler, metrics http.Handler) {
 	e.GET("/registries/:registry/webhooks", h.WebhookList, read...)
 	e.GET("/registries/:registry/webhooks/:webhook", h.WebhookShow, read...)
 	e.GET("/registries/:registry/webhooks/:webhook/events", h.WebhookEvents, read...)
+	e.GET("/registries/:registry/webhooks/:webhook/health", h.WebhookHealth, read...)
 	e.GET("/registries/:registry/webhooks/:webhook/events/:delivery", h.WebhookEventDetail, read...)
 
 	// Contributors manage and ping webhooks.
