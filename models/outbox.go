@@ -412,6 +412,41 @@ func (s *Store) ReleaseOwnLeases(ctx context.Context, now time.Time) (int64, err
 	return n, nil
 }
 
+// vacuumLockID is the PostgreSQL advisory lock held while an instance
+// vacuums the outbox, so instances do not vacuum it at the same time.
+const vacuumLockID = 0x52480002
+
+// VacuumOutbox vacuums and analyzes the deliveries table on PostgreSQL,
+// unless another instance is doing so; it reports whether it ran. Claims
+// and results leave dead row versions behind, which every claim's index
+// scan wades through until a vacuum clears them. On SQLite, which keeps no
+// dead versions, it does nothing.
+func (s *Store) VacuumOutbox(ctx context.Context) (bool, error) {
+	if s.engine != enginePostgres {
+		return false, nil
+	}
+	conn, err := s.wsql.Conn(ctx)
+	if err != nil {
+		return false, fmt.Errorf("store: vacuum the outbox: %w", err)
+	}
+	defer conn.Close()
+	var got bool
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", vacuumLockID).Scan(&got); err != nil {
+		return false, fmt.Errorf("store: vacuum the outbox: %w", err)
+	}
+	if !got {
+		return false, nil
+	}
+	// The lock is the session's: if the connection breaks, it goes with it.
+	defer func() {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", vacuumLockID)
+	}()
+	if _, err := conn.ExecContext(ctx, "VACUUM deliveries"); err != nil {
+		return false, fmt.Errorf("store: vacuum the outbox: %w", err)
+	}
+	return true, nil
+}
+
 // NextDue returns when the earliest open delivery becomes due, or false
 // when none is open.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {

@@ -212,3 +212,73 @@ func TestRecordAttemptsBatch(t *testing.T) {
 		t.Fatalf("delivery after a 500: %+v, %v", d, err)
 	}
 }
+
+func TestVacuumOutbox(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	if b.store.Engine() != enginePostgres {
+		if ran, err := b.store.VacuumOutbox(b.ctx); ran || err != nil {
+			t.Fatalf("VacuumOutbox on SQLite = %v, %v; want nothing done", ran, err)
+		}
+		return
+	}
+	in := validInput("vacuumA1")
+	in.Scope = ""
+	in.Validate()
+	if _, err := b.store.CreateWebhook(b.ctx, b.reg, in, "t"); err != nil {
+		t.Fatal(err)
+	}
+	var evs []*Event
+	for i := range 300 {
+		evs = append(evs, &Event{ID: fmt.Sprintf("vac%d", i), RegistryID: b.reg.ID, Action: "push", Repository: "r", Tag: "t", Source: "api", Payload: []byte("{}")})
+	}
+	if _, err := b.store.IngestEvents(b.ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	now := b.store.Now()
+	claimed, err := b.store.ClaimDeliveries(b.ctx, ClaimOptions{Now: now, Lease: time.Minute, Limit: 1000, PerWebhook: 1000})
+	if err != nil || len(claimed) != 300 {
+		t.Fatalf("claimed %d, %v", len(claimed), err)
+	}
+	var results []AttemptResult
+	for _, c := range claimed {
+		results = append(results, AttemptResult{Attempt: Attempt{DeliveryID: c.ID, WebhookID: c.WebhookID, EventID: c.EventID, Number: 1, StatusCode: 200, StartedAt: 7},
+			Token: c.Token, State: DeliverySucceeded, AvailableAt: now, UpdatedAt: now})
+	}
+	if err := b.store.RecordAttempts(b.ctx, results); err != nil {
+		t.Fatal(err)
+	}
+	vacuums := func() (n int64) {
+		t.Helper()
+		if err := b.store.wsql.QueryRowContext(b.ctx, "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'deliveries'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// Another instance vacuuming (holding the lock): this one leaves it.
+	other, err := b.store.wsql.Conn(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.ExecContext(b.ctx, "SELECT pg_advisory_lock($1)", vacuumLockID); err != nil {
+		t.Fatal(err)
+	}
+	if ran, err := b.store.VacuumOutbox(b.ctx); ran || err != nil {
+		t.Fatalf("VacuumOutbox while another holds the lock = %v, %v; want not run", ran, err)
+	}
+	if _, err := other.ExecContext(b.ctx, "SELECT pg_advisory_unlock($1)", vacuumLockID); err != nil {
+		t.Fatal(err)
+	}
+	_ = other.Close()
+	before := vacuums()
+	if ran, err := b.store.VacuumOutbox(b.ctx); !ran || err != nil {
+		t.Fatalf("VacuumOutbox = %v, %v; want run", ran, err)
+	}
+	if after := vacuums(); after != before+1 {
+		t.Fatalf("vacuum_count of deliveries went from %d to %d, want one more", before, after)
+	}
+	var dead int64
+	if err := b.store.wsql.QueryRowContext(b.ctx, "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'deliveries'").Scan(&dead); err != nil || dead != 0 {
+		t.Fatalf("dead row versions in deliveries after the vacuum: %d, %v", dead, err)
+	}
+}

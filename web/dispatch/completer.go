@@ -105,6 +105,7 @@ func (d *Dispatcher) flush(batch []result) {
 	for _, r := range batch {
 		d.done(r.job.claim)
 	}
+	d.noteWritten(len(batch))
 	select {
 	case d.freed <- struct{}{}:
 	default:

@@ -85,6 +85,10 @@ type Config struct {
 	Retention time.Duration
 	// PruneInterval is how often retention runs. Default 10m.
 	PruneInterval time.Duration
+	// VacuumAfter is how many deliveries this instance claims and records
+	// before, on falling idle, it vacuums the outbox table (PostgreSQL;
+	// see vacuum.go). Default 5000; negative never.
+	VacuumAfter int
 	// BatchSize caps how many attempt results are written in one
 	// transaction. Default 256.
 	BatchSize int
@@ -138,6 +142,9 @@ func (c Config) WithDefaults() (Config, error) {
 	}
 	if c.PruneInterval == 0 {
 		c.PruneInterval = 10 * time.Minute
+	}
+	if c.VacuumAfter == 0 {
+		c.VacuumAfter = 5000
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 256

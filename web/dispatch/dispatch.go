@@ -51,8 +51,9 @@ type Dispatcher struct {
 	held     map[uint]struct{}      // the same, by delivery id: the leases the heartbeat extends
 	slots    map[uint]chan struct{} // running attempts per webhook, PerEndpoint each
 	hooks    map[uint]cachedHook
-	hookGen  uint64 // the store's WebhookGeneration when hooks was last checked
-	capacity int    // Workers*Prefetch
+	hookGen  uint64      // the store's WebhookGeneration when hooks was last checked
+	capacity int         // Workers*Prefetch
+	vac      vacuumState // the outbox's dead rows (PostgreSQL), under mu
 	// renewedUntil is the lease expiry the last successful heartbeat gave
 	// every delivery this instance holds (unix ns).
 	renewedUntil atomic.Int64
@@ -72,6 +73,7 @@ type Dispatcher struct {
 	// started are released rather than attempted.
 	drain    chan struct{}
 	loopWG   sync.WaitGroup
+	vacWG    sync.WaitGroup
 	workerWG sync.WaitGroup
 	// The heartbeat runs until the last attempt is recorded.
 	cancelHeartbeat context.CancelFunc
@@ -232,6 +234,7 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 		_ = d.waitIdle(context.Background())
 	}
 	d.stopWorkers()
+	d.vacWG.Wait()
 	d.cancelHeartbeat()
 	d.heartbeatWG.Wait()
 	// Nothing of this instance is in flight now, so any lease still in its

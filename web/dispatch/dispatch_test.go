@@ -866,3 +866,28 @@ func TestTrickleGoesOutWhileOthersAreInFlight(t *testing.T) {
 		t.Fatal("the new event was not delivered")
 	}
 }
+
+// On PostgreSQL the dispatcher vacuums the outbox when it falls idle after
+// writing VacuumAfter rows (models.TestVacuumOutbox checks the vacuum).
+func TestOutboxVacuumedWhenIdle(t *testing.T) {
+	t.Parallel()
+	if !pgtestdb.Postgres() {
+		t.Skip("SQLite keeps no dead row versions: nothing to vacuum")
+	}
+	b := setup(t, Config{AllowPrivateTargets: true, VacuumAfter: 20})
+	srv, _ := receiver(t, http.StatusOK)
+	b.webhook(t, "hookVacuum", srv.URL, nil)
+	vacuumed := func() bool {
+		b.d.mu.Lock()
+		defer b.d.mu.Unlock()
+		return !b.d.vac.last.IsZero() && !b.d.vac.running
+	}
+	b.ingest(t, 10)
+	b.round(t)
+	if vacuumed() {
+		t.Fatal("vacuumed after 10 deliveries; VacuumAfter is 20")
+	}
+	b.ingest(t, 10)
+	b.round(t)
+	waitFor(t, vacuumed)
+}
