@@ -51,3 +51,63 @@ func BenchmarkClaimDeliveries(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/float64(b.N), "rows/claim")
 }
+
+// BenchmarkStoreDeliveryCycle measures the store's share of a delivery on
+// SQLite, as the dispatcher drives it under load: ingest a group commit of
+// 16 events for 8 webhooks with their 128 deliveries leased in the same
+// transaction, then record the 128 results in one batch. It reports the
+// time per delivery, in all and for each half. (On this machine: about
+// 16 µs to ingest and 22 µs to record per delivery; with the four secondary
+// indexes the portal's health, filters and auto-disable use dropped, 9 and
+// 13 µs.)
+func BenchmarkStoreDeliveryCycle(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "cycle.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	_ = s.EnsureDefaultRegistry(ctx)
+	reg, _ := s.GetRegistry(ctx, DefaultRegistryName)
+	for i := range 8 {
+		in := WebhookInput{Name: fmt.Sprintf("cycleHook%d", i), ServiceURI: "http://127.0.0.1:9/", Actions: []string{"push"}}
+		in.Validate()
+		if _, err := s.CreateWebhook(ctx, reg, in, "b"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	payload := []byte(`{"id":"x","timestamp":"2025-01-01T00:00:00Z","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","size":524,"digest":"sha256:80f0d5c8786bb9e621a45ece0db56d11cdc624ad20da9fe62e9d25490f331d7d","length":524,"repository":"team/app","tag":"v1"},"request":{"id":"r","host":"h","method":"PUT","useragent":"bench"}}`)
+	reqHeaders := `{"Content-Type":"application/json","User-Agent":"AzureContainerRegistry/1.0 (Registry Hooks)"}`
+	b.ResetTimer()
+	n := 0
+	var tIngest, tRecord time.Duration
+	for i := range b.N {
+		var evs []*Event
+		for j := range 16 {
+			evs = append(evs, &Event{ID: fmt.Sprintf("ev-%d-%d", i, j), RegistryID: reg.ID, Action: "push", Repository: "team/app", Tag: "v1", Source: "api", Payload: payload})
+		}
+		now := time.Now()
+		t0 := time.Now()
+		_, leased, err := s.IngestEventsLeased(ctx, evs, &DirectLease{Until: now.Add(time.Minute), Limit: 1024, PerWebhook: 1024, Busy: map[uint]int{}})
+		if err != nil || len(leased) != 128 {
+			b.Fatalf("leased %d, %v", len(leased), err)
+		}
+		tIngest += time.Since(t0)
+		results := make([]AttemptResult, 0, len(leased))
+		for _, c := range leased {
+			results = append(results, AttemptResult{Attempt: Attempt{DeliveryID: c.ID, WebhookID: c.WebhookID, EventID: c.EventID, Number: 1,
+				RequestURI: "http://127.0.0.1:9/", RequestHeaders: reqHeaders, StatusCode: 200, ReasonPhrase: "OK",
+				ResponseHeaders: `{"Content-Length":"0"}`, StartedAt: now.UnixNano(), DurationMS: 1},
+				Token: c.Token, State: DeliverySucceeded, AvailableAt: now, UpdatedAt: now})
+		}
+		t1 := time.Now()
+		if err := s.RecordAttempts(ctx, results); err != nil {
+			b.Fatal(err)
+		}
+		tRecord += time.Since(t1)
+		n += len(leased)
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(n), "µs/delivery")
+	b.ReportMetric(float64(tIngest.Microseconds())/float64(n), "ingest_µs/delivery")
+	b.ReportMetric(float64(tRecord.Microseconds())/float64(n), "record_µs/delivery")
+}
