@@ -94,6 +94,7 @@ func BenchmarkDelivery(b *testing.B) {
 	type run struct {
 		load             loadResult
 		idleP50, idleP99 time.Duration
+		idleMax          time.Duration
 	}
 	measure := func(label, prefix string, servers []*server) run {
 		for i := range hooks {
@@ -102,7 +103,7 @@ func BenchmarkDelivery(b *testing.B) {
 		self0 := selfCPU()
 		r := run{load: runLoad(b, servers, rcv, prefix, events, hooks, ingestClients)}
 		self := selfCPU() - self0
-		r.idleP50, r.idleP99, _ = runIdle(b, servers, rcv, prefix+"idle", idleEvents, hooks)
+		r.idleP50, r.idleP99, r.idleMax, _ = runIdle(b, servers, rcv, prefix+"idle", idleEvents, hooks)
 		fmt.Printf("%-30s %12.0f %6.2f %17s %17s %11.0f µs  (server; clients and receiver %.0f µs)\n", label, r.load.rate, r.load.rate/baseRate,
 			r.load.p50.Round(time.Millisecond).String()+" / "+r.load.p99.Round(time.Millisecond).String(),
 			r.idleP50.Round(100*time.Microsecond).String()+" / "+r.idleP99.Round(100*time.Microsecond).String(),
@@ -186,6 +187,11 @@ func BenchmarkDelivery(b *testing.B) {
 	fmt.Printf("    SQLite server RSS: idle peak %d MiB, after load %d MiB, with %d pending %d MiB, max while draining %d MiB, overall peak %d MiB\n",
 		rssIdle/1024, rssLoad/1024, pendEvents*hooks, rssPending/1024, rssDrainMax/1024, rssPeak/1024)
 	fmt.Printf("    CPU/delivery counts the registryhooks processes, not PostgreSQL's.\n")
+	fmt.Printf("    idle, slowest of %d deliveries: SQLite %s", idleEvents*hooks, sqlite.idleMax.Round(100*time.Microsecond))
+	for i, r := range pg {
+		fmt.Printf("; PostgreSQL, %d instance(s) %s", i+1, r.idleMax.Round(100*time.Microsecond))
+	}
+	fmt.Println()
 	verdict := func(ok bool) string {
 		if ok {
 			return "met"
