@@ -351,7 +351,17 @@ func (s *Store) ExtendLeases(ctx context.Context, until time.Time, ids []uint) (
 		for _, id := range chunk {
 			args = append(args, int64(id))
 		}
-		q := `UPDATE deliveries SET available_at = ? WHERE state = 1 AND lease_owner = ? AND id IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
+		in := `(?` + strings.Repeat(",?", len(chunk)-1) + `)`
+		q := `UPDATE deliveries SET available_at = ? WHERE state = 1 AND lease_owner = ? AND id IN ` + in
+		if s.engine == enginePostgres {
+			// Rows locked just now are being written back (a result or a
+			// release): they need no extension, and waiting for them could
+			// deadlock with that write, which locks the same rows in
+			// another order (PostgreSQL resolves a deadlock only after
+			// deadlock_timeout, 1 s, by failing one of them).
+			q = `UPDATE deliveries SET available_at = ? WHERE id IN (SELECT id FROM deliveries
+  WHERE state = 1 AND lease_owner = ? AND id IN ` + in + ` FOR NO KEY UPDATE SKIP LOCKED)`
+		}
 		res, err := s.wsql.ExecContext(ctx, s.rebind(q), args...)
 		if err != nil {
 			return total, fmt.Errorf("store: extend leases: %w", err)

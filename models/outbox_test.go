@@ -282,3 +282,59 @@ func TestVacuumOutbox(t *testing.T) {
 		t.Fatalf("dead row versions in deliveries after the vacuum: %d, %v", dead, err)
 	}
 }
+
+// The heartbeat (ExtendLeases) and the writer (RecordAttempts) of one
+// instance touch the same leased rows from two connections; on PostgreSQL
+// they must not deadlock (which PostgreSQL breaks only after a second, by
+// failing one of them).
+func TestHeartbeatAndResultsDoNotDeadlock(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	in := validInput("deadlockA1")
+	in.Scope = ""
+	in.Validate()
+	if _, err := b.store.CreateWebhook(b.ctx, b.reg, in, "t"); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 4 {
+		var evs []*Event
+		for i := range 400 {
+			evs = append(evs, &Event{ID: fmt.Sprintf("dl%d-%d", round, i), RegistryID: b.reg.ID, Action: "push", Repository: "r", Tag: "t", Source: "api", Payload: []byte("{}")})
+		}
+		if _, err := b.store.IngestEvents(b.ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		now := b.store.Now()
+		claimed, err := b.store.ClaimDeliveries(b.ctx, ClaimOptions{Now: now, Lease: time.Minute, Limit: 1000, PerWebhook: 1000})
+		if err != nil || len(claimed) != 400 {
+			t.Fatalf("claimed %d, %v", len(claimed), err)
+		}
+		ids := make([]uint, 0, len(claimed))
+		var results []AttemptResult
+		for i := len(claimed) - 1; i >= 0; i-- { // the writer goes down, the heartbeat up
+			c := claimed[i]
+			ids = append([]uint{c.ID}, ids...)
+			results = append(results, AttemptResult{Attempt: Attempt{DeliveryID: c.ID, WebhookID: c.WebhookID, EventID: c.EventID, Number: 1, StatusCode: 200, StartedAt: 7},
+				Token: c.Token, State: DeliverySucceeded, AvailableAt: now, UpdatedAt: now})
+		}
+		errc := make(chan error, 2)
+		start := make(chan struct{})
+		go func() { <-start; errc <- b.store.RecordAttempts(b.ctx, results) }()
+		go func() {
+			<-start
+			for range 5 {
+				if _, err := b.store.ExtendLeases(b.ctx, now.Add(time.Minute), ids); err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+		close(start)
+		for range 2 {
+			if err := <-errc; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+}
