@@ -11,9 +11,10 @@ import (
 type driver interface {
 	// claim leases due deliveries for this instance (see ClaimDeliveries).
 	claim(ctx context.Context, s *Store, opt ClaimOptions) ([]ClaimedDelivery, error)
-	// directLease reports whether ingest may write new deliveries already
-	// leased to this instance (see DirectLease).
-	directLease() bool
+	// leasable returns which of the given webhooks an ingest transaction
+	// may lease new deliveries of to this instance (see DirectLease); nil
+	// means all of them.
+	leasable(ctx context.Context, s *Store, tx *sql.Tx, hooks []int64, now int64) (map[uint]bool, error)
 	// outboxChanged runs inside a transaction that made deliveries due, so
 	// that every other instance's dispatcher wakes when it commits; from
 	// names this instance, whose own dispatcher is kicked in process.
@@ -32,7 +33,12 @@ type driver interface {
 // kicks and caches suffice and nothing needs announcing.
 type sqliteDriver struct{}
 
-func (sqliteDriver) directLease() bool                                    { return true }
+// One process per file, and ingest and claims share its one write
+// connection: every webhook is this instance's to lease.
+func (sqliteDriver) leasable(context.Context, *Store, *sql.Tx, []int64, int64) (map[uint]bool, error) {
+	return nil, nil
+}
+
 func (sqliteDriver) outboxChanged(context.Context, *sql.Tx, string) error { return nil }
 func (sqliteDriver) changed(context.Context, *Store, string)              {}
 

@@ -74,10 +74,52 @@ func redactDSN(dsn string) string {
 
 type pgDriver struct{}
 
-// Ingest does not lease on PostgreSQL: one instance serves a webhook at a
-// time, and only a claim holding the webhook's row lock may decide which
-// (pgClaimSQL).
-func (pgDriver) directLease() bool { return false }
+// leasable on PostgreSQL: one instance serves a webhook at a time, and only
+// a transaction holding the webhook's row lock may decide which (as a claim
+// does, pgClaimSQL). So an ingest leases its new deliveries of a webhook to
+// this instance only if it locks the webhook's row at once (SKIP LOCKED: a
+// claim or another instance's ingest holding it means those deliveries
+// queue, and ingest never waits) and then, in a second statement whose
+// snapshot is taken after the lock was granted, finds no live lease of
+// another instance on it and nothing of it due (a backlog, or a dead
+// instance's expired leases, goes first, in due order).
+func (pgDriver) leasable(ctx context.Context, s *Store, tx *sql.Tx, hooks []int64, now int64) (map[uint]bool, error) {
+	out := map[uint]bool{}
+	if len(hooks) == 0 {
+		return out, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM webhooks WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED`, claimExecMode, hooks)
+	if err != nil {
+		return nil, err
+	}
+	var locked []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		locked = append(locked, id)
+	}
+	if err := rows.Close(); err != nil || len(locked) == 0 {
+		return out, err
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT h.id FROM unnest($1::bigint[]) AS h(id) WHERE NOT EXISTS (
+  SELECT 1 FROM deliveries d WHERE d.webhook_id = h.id AND d.state IN (0, 1)
+    AND (d.available_at <= $2 OR (d.state = 1 AND d.lease_owner <> $3)))`, claimExecMode, locked, now, s.instance)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out[uint(id)] = true
+	}
+	return out, rows.Close()
+}
 
 func (pgDriver) outboxChanged(ctx context.Context, tx *sql.Tx, from string) error {
 	_, err := tx.ExecContext(ctx, "SELECT pg_notify('"+channelOutbox+"', $1)", from)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,13 +49,11 @@ type DirectLease struct {
 
 // IngestEventsLeased is IngestEvents that, with a non-nil lease, writes up
 // to its limits of the new deliveries already leased and returns them. The
-// rest stay pending for claims. On PostgreSQL nothing is leased here (every
-// lease comes from a claim, which keeps the per-webhook limit across
-// instances) and the commit wakes every instance's dispatcher.
+// rest stay pending for claims, and their commit wakes every instance's
+// dispatcher. On PostgreSQL only the webhooks this instance may serve now
+// are leased (see pgDriver.leasable), so the per-webhook limit holds across
+// instances.
 func (s *Store) IngestEventsLeased(ctx context.Context, events []*Event, lease *DirectLease) ([]IngestResult, []ClaimedDelivery, error) {
-	if !s.drv.directLease() {
-		lease = nil
-	}
 	out := make([]IngestResult, len(events))
 	now := s.now().UnixNano()
 	tx, err := s.wsql.BeginTx(ctx, nil)
@@ -106,8 +105,21 @@ func (s *Store) IngestEventsLeased(ctx context.Context, events []*Event, lease *
 		for k, v := range lease.Busy {
 			busy[k] = v
 		}
+		var ids []int64
+		seen := map[uint]bool{}
 		for _, d := range dels {
-			if len(direct) < lease.Limit && busy[d.WebhookID] < lease.PerWebhook {
+			if !seen[d.WebhookID] {
+				seen[d.WebhookID] = true
+				ids = append(ids, int64(d.WebhookID))
+			}
+		}
+		slices.Sort(ids)
+		mine, err := s.drv.leasable(ctx, s, tx, ids, now)
+		if err != nil {
+			return nil, nil, fmt.Errorf("store: ingest: %w", err)
+		}
+		for _, d := range dels {
+			if (mine == nil || mine[d.WebhookID]) && len(direct) < lease.Limit && busy[d.WebhookID] < lease.PerWebhook {
 				busy[d.WebhookID]++
 				direct = append(direct, d)
 			} else {

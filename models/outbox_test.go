@@ -106,14 +106,6 @@ func TestIngestEventsLeasedLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if testEngine() == enginePostgres {
-		// Every lease comes from a claim there: all ten wait pending.
-		st, err := b.store.OutboxStats(b.ctx)
-		if len(leased) != 0 || err != nil || st.Pending != 10 {
-			t.Fatalf("postgres: %d leased at ingest, outbox %+v, %v", len(leased), st, err)
-		}
-		return
-	}
 	if len(res) != 5 || res[0].Deliveries != 2 {
 		t.Fatalf("results %+v", res)
 	}
@@ -335,6 +327,85 @@ func TestHeartbeatAndResultsDoNotDeadlock(t *testing.T) {
 			if err := <-errc; err != nil {
 				t.Fatalf("round %d: %v", round, err)
 			}
+		}
+	}
+}
+
+// On PostgreSQL an ingest leases a webhook's new deliveries to this
+// instance only if no other instance serves the webhook (a live lease),
+// nothing of it is due before them, and its row is not locked just then (by
+// a claim or another instance's ingest: it does not wait for them).
+func TestIngestLeasesOnlyWebhooksThisInstanceMayServe(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	if b.store.Engine() != enginePostgres {
+		t.Skip("SQLite: one process per file, every webhook is this instance's (TestIngestEventsLeasedLimits)")
+	}
+	hooks := map[string]*Webhook{}
+	for _, n := range []string{"free", "served", "backlog", "locked"} {
+		in := validInput("mayServe" + n)
+		in.Scope = ""
+		in.Validate()
+		w, err := b.store.CreateWebhook(b.ctx, b.reg, in, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hooks[n] = w
+	}
+	ingest := func(id string) (map[uint]int, map[uint]int) {
+		t.Helper()
+		ev := &Event{ID: id, RegistryID: b.reg.ID, Action: "push", Repository: "r", Tag: "t", Source: "api", Payload: []byte("{}")}
+		_, leased, err := b.store.IngestEventsLeased(b.ctx, []*Event{ev}, &DirectLease{Until: b.store.Now().Add(time.Minute), Limit: 100, PerWebhook: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[uint]int{}
+		for _, c := range leased {
+			got[c.WebhookID]++
+		}
+		var rows []Delivery
+		b.store.db.Where("event_id = ?", id).Find(&rows)
+		pending := map[uint]int{}
+		for _, d := range rows {
+			if d.State == DeliveryPending {
+				pending[d.WebhookID]++
+			}
+		}
+		return got, pending
+	}
+	// A first event: every webhook is free.
+	if got, _ := ingest("first"); len(got) != 4 {
+		t.Fatalf("first event leased on %d webhooks, want 4", len(got))
+	}
+	now := b.store.Now().UnixNano()
+	// "served": another instance holds a live lease. "backlog": a delivery
+	// of it is due (pending).
+	if err := b.store.db.Exec(`UPDATE deliveries SET lease_owner = 'other-instance' WHERE webhook_id = ?`, hooks["served"].ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := b.store.db.Exec(`UPDATE deliveries SET state = 0, available_at = ?, lease_owner = '' WHERE webhook_id = ?`, now-1, hooks["backlog"].ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	// "locked": a claim elsewhere holds its row.
+	other, err := b.store.wsql.BeginTx(b.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = other.Rollback() }()
+	if _, err := other.ExecContext(b.ctx, `SELECT id FROM webhooks WHERE id = $1 FOR NO KEY UPDATE`, hooks["locked"].ID); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	got, pending := ingest("second")
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("the ingest waited %s for a locked webhook row", took)
+	}
+	if got[hooks["free"].ID] != 1 || len(got) != 1 {
+		t.Fatalf("second event leased %v; want only webhook %d (free)", got, hooks["free"].ID)
+	}
+	for _, n := range []string{"served", "backlog", "locked"} {
+		if pending[hooks[n].ID] != 1 {
+			t.Errorf("webhook %s: the new delivery is not pending (%v)", n, pending)
 		}
 	}
 }

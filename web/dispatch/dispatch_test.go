@@ -715,9 +715,6 @@ func TestIngestGroupCommit(t *testing.T) {
 // delivered exactly once, each with one attempt numbered 1.
 func TestIngestLeasesDirectlyThenQueues(t *testing.T) {
 	t.Parallel()
-	if pgtestdb.Postgres() {
-		t.Skip("ingest does not lease on PostgreSQL: every lease comes from a claim")
-	}
 	b := setup(t, Config{AllowPrivateTargets: true})
 	gate := make(chan struct{})
 	var mu sync.Mutex
