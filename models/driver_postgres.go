@@ -83,12 +83,21 @@ type pgDriver struct{}
 // snapshot is taken after the lock was granted, finds no live lease of
 // another instance on it and nothing of it due (a backlog, or a dead
 // instance's expired leases, goes first, in due order).
+// pgNotLeasable finds, for webhook w.id, a live lease of another instance
+// ($3 is this one) or a delivery due at $2.
+const pgNotLeasable = `SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.state IN (0, 1)
+    AND (d.available_at <= $2 OR (d.state = 1 AND d.lease_owner <> $3))`
+
 func (pgDriver) leasable(ctx context.Context, s *Store, tx *sql.Tx, hooks []int64, now int64) (map[uint]bool, error) {
 	out := map[uint]bool{}
 	if len(hooks) == 0 {
 		return out, nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM webhooks WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED`, claimExecMode, hooks)
+	// Webhooks already seen served by another instance, or with something
+	// due, are not even locked: their owner's claims must not find them
+	// locked by an ingest that cannot lease them anyway.
+	rows, err := tx.QueryContext(ctx, `SELECT w.id FROM webhooks w WHERE w.id = ANY($1) AND NOT EXISTS (`+pgNotLeasable+`)
+ORDER BY w.id FOR NO KEY UPDATE OF w SKIP LOCKED`, claimExecMode, hooks, now, s.instance)
 	if err != nil {
 		return nil, err
 	}
@@ -104,9 +113,8 @@ func (pgDriver) leasable(ctx context.Context, s *Store, tx *sql.Tx, hooks []int6
 	if err := rows.Close(); err != nil || len(locked) == 0 {
 		return out, err
 	}
-	rows, err = tx.QueryContext(ctx, `SELECT h.id FROM unnest($1::bigint[]) AS h(id) WHERE NOT EXISTS (
-  SELECT 1 FROM deliveries d WHERE d.webhook_id = h.id AND d.state IN (0, 1)
-    AND (d.available_at <= $2 OR (d.state = 1 AND d.lease_owner <> $3)))`, claimExecMode, locked, now, s.instance)
+	rows, err = tx.QueryContext(ctx, `SELECT w.id FROM unnest($1::bigint[]) AS w(id) WHERE NOT EXISTS (`+pgNotLeasable+`)`,
+		claimExecMode, locked, now, s.instance)
 	if err != nil {
 		return nil, err
 	}
