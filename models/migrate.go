@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -40,7 +42,10 @@ func migrationProvider(db *sql.DB, engine string) (*goose.Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: migrations for %s: %w", engine, err)
 	}
-	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	// Numbers are taken per range (migrations/README.md), so a migration
+	// of a lower range may come after higher ones were applied: goose
+	// applies such a missing version instead of refusing to start.
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true)}
 	dialect := goose.DialectSQLite3
 	if engine == enginePostgres {
 		dialect = goose.DialectPostgres
@@ -93,31 +98,38 @@ func migrateUp(ctx context.Context, db *sql.DB, engine string, log *slog.Logger)
 // binary knows (a peer started with an older binary's schema, or nothing
 // migrated it yet). One cheap query: /readyz asks it often.
 func migrationsPending(ctx context.Context, db *sql.DB, engine string) (bool, error) {
-	want, err := latestMigration(engine)
+	want, err := embeddedMigrations(engine)
 	if err != nil {
 		return false, err
 	}
-	var have sql.NullInt64
-	if err := db.QueryRowContext(ctx, "SELECT MAX(version_id) FROM goose_db_version WHERE is_applied").Scan(&have); err != nil {
+	// Every embedded version, not just the highest: one of a lower range
+	// may be missing below the database's highest version.
+	list := make([]string, len(want))
+	for i, v := range want {
+		list[i] = strconv.FormatInt(v, 10)
+	}
+	var have int
+	q := "SELECT COUNT(DISTINCT version_id) FROM goose_db_version WHERE is_applied AND version_id IN (" + strings.Join(list, ",") + ")"
+	if err := db.QueryRowContext(ctx, q).Scan(&have); err != nil {
 		return true, fmt.Errorf("store: migration status: %w", err)
 	}
-	return !have.Valid || have.Int64 < want, nil
+	return have < len(want), nil
 }
 
-// latestMigration is the highest version embedded for engine.
-func latestMigration(engine string) (int64, error) {
+// embeddedMigrations is the versions embedded for engine.
+func embeddedMigrations(engine string) ([]int64, error) {
 	entries, err := fs.ReadDir(migrationFiles, "migrations/"+engine)
 	if err != nil {
-		return 0, fmt.Errorf("store: migrations for %s: %w", engine, err)
+		return nil, fmt.Errorf("store: migrations for %s: %w", engine, err)
 	}
-	var top int64
+	var out []int64
 	for _, e := range entries {
 		var v int64
-		if _, err := fmt.Sscanf(e.Name(), "%d_", &v); err == nil && v > top {
-			top = v
+		if _, err := fmt.Sscanf(e.Name(), "%d_", &v); err == nil && v > 0 {
+			out = append(out, v)
 		}
 	}
-	return top, nil
+	return out, nil
 }
 
 func sqliteTables(ctx context.Context, db *sql.DB) ([]string, error) {
