@@ -848,8 +848,8 @@ func TestTrickleGoesOutWhileOthersAreInFlight(t *testing.T) {
 	if _, err := d.Ingest(b.ctx, event("ev-slow", "slow")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, d.inFlight)
-	time.Sleep(50 * time.Millisecond) // the slow delivery's claim is behind us
+	waitFor(t, func() bool { return d.free() < d.capacity }) // the slow delivery is leased
+	time.Sleep(50 * time.Millisecond)                        // the slow delivery's claim is behind us
 	sent := time.Now()
 	if _, err := d.Ingest(b.ctx, event("ev-fast", "fast")); err != nil {
 		t.Fatal(err)

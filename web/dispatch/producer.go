@@ -99,13 +99,6 @@ func (d *Dispatcher) pace(vain bool) time.Duration {
 	return p
 }
 
-// inFlight reports whether any leased delivery is not yet written back.
-func (d *Dispatcher) inFlight() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.leased > 0
-}
-
 func (d *Dispatcher) free() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
