@@ -102,12 +102,12 @@ func (h *Handler) health(ctx context.Context, ids []uint, w healthWindow) (map[u
 		}
 		hc.mu.Unlock()
 		if len(cold) > 0 {
-			if err := h.fillSealed(ctx, cold, start, sealedEnd, w.width, now, true); err != nil {
+			if _, err := h.fillSealed(ctx, cold, start, sealedEnd, w.width, now, true); err != nil {
 				return nil, err
 			}
 		}
 		for from, group := range gaps {
-			if err := h.fillSealed(ctx, group, from, sealedEnd, w.width, now, false); err != nil {
+			if _, err := h.fillSealed(ctx, group, from, sealedEnd, w.width, now, false); err != nil {
 				return nil, err
 			}
 		}
@@ -194,29 +194,26 @@ func (h *Handler) recheckOpen(ctx context.Context, sealed map[uint][]models.Heal
 	if len(stale) == 0 {
 		return nil
 	}
-	n := int(sealedEnd.Sub(start) / width)
-	got, err := h.Store.WebhookHealth(ctx, stale, sealedEnd, n, width)
+	got, err := h.fillSealed(ctx, stale, start, sealedEnd, width, now, true)
 	if err != nil {
-		return fmt.Errorf("handlers: health: %w", err)
+		return err
 	}
-	hc := h.healthCache
-	hc.mu.Lock()
-	defer hc.mu.Unlock()
 	for _, id := range stale {
-		sealed[id] = got[id].Buckets
-		hc.m[healthKey{id, width}] = &sealedHealth{start: start, buckets: append([]models.HealthBucket(nil), got[id].Buckets...), fetched: now}
+		// A copy: the cache keeps the read buckets and appends to them.
+		sealed[id] = append([]models.HealthBucket(nil), got[id].Buckets...)
 	}
 	return nil
 }
 
 // fillSealed reads the buckets [from, to) of ids and stores them in the
 // cache: as a new entry (fresh) or appended to the existing one, whose
-// oldest buckets, out of every window now, are dropped.
-func (h *Handler) fillSealed(ctx context.Context, ids []uint, from, to time.Time, width time.Duration, now time.Time, fresh bool) error {
+// oldest buckets, out of every window now, are dropped. It returns what it
+// read, which the cache now holds.
+func (h *Handler) fillSealed(ctx context.Context, ids []uint, from, to time.Time, width time.Duration, now time.Time, fresh bool) (map[uint]*models.Health, error) {
 	n := int(to.Sub(from) / width)
 	got, err := h.Store.WebhookHealth(ctx, ids, to, n, width)
 	if err != nil {
-		return fmt.Errorf("handlers: health: %w", err)
+		return nil, fmt.Errorf("handlers: health: %w", err)
 	}
 	hc := h.healthCache
 	hc.mu.Lock()
@@ -242,7 +239,7 @@ func (h *Handler) fillSealed(ctx context.Context, ids []uint, from, to time.Time
 			c.start = c.start.Add(time.Duration(drop) * width)
 		}
 	}
-	return nil
+	return got, nil
 }
 
 func healthVM(st *models.Health, w healthWindow) views.HealthVM {

@@ -225,18 +225,28 @@ func (h *Handler) healthSection(c echo.Context, reg *models.Registry, w *models.
 		Health24h: h24[w.ID], Health7d: h7[w.ID]}, nil
 }
 
+// polledWebhook looks up the webhook of a fragment its page polls. When it
+// cannot, it answers the request itself and reports !ok with what to
+// return: a webhook deleted while its page was open sends htmx to the blade
+// (which stops the polling), anything else is answered as for the page.
+func (h *Handler) polledWebhook(c echo.Context) (*models.Registry, *models.Webhook, bool, error) {
+	reg, w, err := h.webhook(c)
+	if err == nil {
+		return reg, w, true, nil
+	}
+	if models.IsNotFound(err) && isHTMX(c) {
+		return nil, nil, false, redirect(c, "/registries/"+c.Param("registry")+"/webhooks")
+	}
+	return nil, nil, false, h.notFoundOr(c, err, "The webhook "+c.Param("webhook"))
+}
+
 // WebhookHealth is the Health section fragment, which polls while a
 // delivery of the webhook is pending or in flight and reloads once after
 // a Ping or a redelivery. A plain request is sent to the webhook page.
 func (h *Handler) WebhookHealth(c echo.Context) error {
-	reg, w, err := h.webhook(c)
-	if err != nil {
-		if models.IsNotFound(err) && isHTMX(c) {
-			// The webhook was deleted while its page was open: stop polling.
-			c.Response().Header().Set("HX-Redirect", "/registries/"+c.Param("registry")+"/webhooks")
-			return c.NoContent(http.StatusOK)
-		}
-		return h.notFoundOr(c, err, "The webhook "+c.Param("webhook"))
+	reg, w, ok, err := h.polledWebhook(c)
+	if !ok {
+		return err
 	}
 	if !isHTMX(c) {
 		return c.Redirect(http.StatusSeeOther, webhookURL(reg, w))
@@ -259,14 +269,9 @@ func (h *Handler) WebhookHealth(c echo.Context) error {
 // request (a bookmarked fragment URL) is sent to the webhook page with the
 // same query.
 func (h *Handler) WebhookEvents(c echo.Context) error {
-	reg, w, err := h.webhook(c)
-	if err != nil {
-		if models.IsNotFound(err) && isHTMX(c) {
-			// The webhook was deleted while its page was open: stop polling.
-			c.Response().Header().Set("HX-Redirect", "/registries/"+c.Param("registry")+"/webhooks")
-			return c.NoContent(http.StatusOK)
-		}
-		return h.notFoundOr(c, err, "The webhook "+c.Param("webhook"))
+	reg, w, ok, err := h.polledWebhook(c)
+	if !ok {
+		return err
 	}
 	q := eventsQueryFrom(c)
 	if !isHTMX(c) {

@@ -11,24 +11,8 @@ import (
 // BenchmarkClaimDeliveries measures one claim of 32 rows from a backlog of
 // 8 webhooks, with some webhooks busy and one full, as the dispatcher runs it.
 func BenchmarkClaimDeliveries(b *testing.B) {
-	s, err := Open(filepath.Join(b.TempDir(), "claim.db"), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s, reg, ids := benchStore(b, "claim")
 	ctx := context.Background()
-	_ = s.EnsureDefaultRegistry(ctx)
-	reg, _ := s.GetRegistry(ctx, DefaultRegistryName)
-	var ids []uint
-	for i := range 8 {
-		in := WebhookInput{Name: fmt.Sprintf("claimHook%d", i), ServiceURI: "http://127.0.0.1:9/", Actions: []string{"push"}}
-		in.Validate()
-		w, err := s.CreateWebhook(ctx, reg, in, "b")
-		if err != nil {
-			b.Fatal(err)
-		}
-		ids = append(ids, w.ID)
-	}
 	total := b.N*32/8 + 1000
 	for i := 0; i < total; i += 500 {
 		var evs []*Event
@@ -61,21 +45,8 @@ func BenchmarkClaimDeliveries(b *testing.B) {
 // indexes the portal's health, filters and auto-disable use dropped, 9 and
 // 13 µs.)
 func BenchmarkStoreDeliveryCycle(b *testing.B) {
-	s, err := Open(filepath.Join(b.TempDir(), "cycle.db"), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s, reg, _ := benchStore(b, "cycle")
 	ctx := context.Background()
-	_ = s.EnsureDefaultRegistry(ctx)
-	reg, _ := s.GetRegistry(ctx, DefaultRegistryName)
-	for i := range 8 {
-		in := WebhookInput{Name: fmt.Sprintf("cycleHook%d", i), ServiceURI: "http://127.0.0.1:9/", Actions: []string{"push"}}
-		in.Validate()
-		if _, err := s.CreateWebhook(ctx, reg, in, "b"); err != nil {
-			b.Fatal(err)
-		}
-	}
 	payload := []byte(`{"id":"x","timestamp":"2025-01-01T00:00:00Z","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","size":524,"digest":"sha256:80f0d5c8786bb9e621a45ece0db56d11cdc624ad20da9fe62e9d25490f331d7d","length":524,"repository":"team/app","tag":"v1"},"request":{"id":"r","host":"h","method":"PUT","useragent":"bench"}}`)
 	reqHeaders := `{"Content-Type":"application/json","User-Agent":"AzureContainerRegistry/1.0 (Registry Hooks)"}`
 	b.ResetTimer()
@@ -110,4 +81,30 @@ func BenchmarkStoreDeliveryCycle(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(n), "µs/delivery")
 	b.ReportMetric(float64(tIngest.Microseconds())/float64(n), "ingest_µs/delivery")
 	b.ReportMetric(float64(tRecord.Microseconds())/float64(n), "record_µs/delivery")
+}
+
+// benchStore opens a SQLite store named name in a temporary directory,
+// closed when the benchmark ends, with 8 push webhooks on the default
+// registry, and returns their ids.
+func benchStore(b *testing.B, name string) (*Store, *Registry, []uint) {
+	b.Helper()
+	s, err := Open(filepath.Join(b.TempDir(), name+".db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	_ = s.EnsureDefaultRegistry(ctx)
+	reg, _ := s.GetRegistry(ctx, DefaultRegistryName)
+	var ids []uint
+	for i := range 8 {
+		in := WebhookInput{Name: fmt.Sprintf("%sHook%d", name, i), ServiceURI: "http://127.0.0.1:9/", Actions: []string{"push"}}
+		in.Validate()
+		w, err := s.CreateWebhook(ctx, reg, in, "b")
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, w.ID)
+	}
+	return s, reg, ids
 }

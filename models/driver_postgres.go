@@ -74,6 +74,11 @@ func redactDSN(dsn string) string {
 
 type pgDriver struct{}
 
+// pgNotLeasable finds, for webhook w.id, a live lease of another instance
+// ($3 is this one) or a delivery due at $2.
+const pgNotLeasable = `SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.state IN (0, 1)
+    AND (d.available_at <= $2 OR (d.state = 1 AND d.lease_owner <> $3))`
+
 // leasable on PostgreSQL: one instance serves a webhook at a time, and only
 // a transaction holding the webhook's row lock may decide which (as a claim
 // does, pgClaimSQL). So an ingest leases its new deliveries of a webhook to
@@ -83,11 +88,6 @@ type pgDriver struct{}
 // snapshot is taken after the lock was granted, finds no live lease of
 // another instance on it and nothing of it due (a backlog, or a dead
 // instance's expired leases, goes first, in due order).
-// pgNotLeasable finds, for webhook w.id, a live lease of another instance
-// ($3 is this one) or a delivery due at $2.
-const pgNotLeasable = `SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.state IN (0, 1)
-    AND (d.available_at <= $2 OR (d.state = 1 AND d.lease_owner <> $3))`
-
 func (pgDriver) leasable(ctx context.Context, s *Store, tx *sql.Tx, hooks []int64, now int64) (map[uint]bool, error) {
 	out := map[uint]bool{}
 	if len(hooks) == 0 {
@@ -96,37 +96,35 @@ func (pgDriver) leasable(ctx context.Context, s *Store, tx *sql.Tx, hooks []int6
 	// Webhooks already seen served by another instance, or with something
 	// due, are not even locked: their owner's claims must not find them
 	// locked by an ingest that cannot lease them anyway.
-	rows, err := tx.QueryContext(ctx, `SELECT w.id FROM webhooks w WHERE w.id = ANY($1) AND NOT EXISTS (`+pgNotLeasable+`)
+	locked, err := queryIDs(ctx, tx, `SELECT w.id FROM webhooks w WHERE w.id = ANY($1) AND NOT EXISTS (`+pgNotLeasable+`)
 ORDER BY w.id FOR NO KEY UPDATE OF w SKIP LOCKED`, claimExecMode, hooks, now, s.instance)
-	if err != nil {
-		return nil, err
-	}
-	var locked []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		locked = append(locked, id)
-	}
-	if err := rows.Close(); err != nil || len(locked) == 0 {
+	if err != nil || len(locked) == 0 {
 		return out, err
 	}
-	rows, err = tx.QueryContext(ctx, `SELECT w.id FROM unnest($1::bigint[]) AS w(id) WHERE NOT EXISTS (`+pgNotLeasable+`)`,
+	mine, err := queryIDs(ctx, tx, `SELECT w.id FROM unnest($1::bigint[]) AS w(id) WHERE NOT EXISTS (`+pgNotLeasable+`)`,
 		claimExecMode, locked, now, s.instance)
+	for _, id := range mine {
+		out[uint(id)] = true
+	}
+	return out, err
+}
+
+// queryIDs runs a query of one bigint column in tx and returns its rows.
+func queryIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
+	var ids []int64
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		out[uint(id)] = true
+		ids = append(ids, id)
 	}
-	return out, rows.Close()
+	return ids, rows.Close()
 }
 
 func (pgDriver) outboxChanged(ctx context.Context, tx *sql.Tx, from string) error {
@@ -234,26 +232,14 @@ func (pgDriver) claim(ctx context.Context, s *Store, opt ClaimOptions) ([]Claime
 	// see how few rows available_at <= now selects: after 40,000
 	// deliveries that plan made each claim take 30-100 ms where the custom
 	// plan takes 1-5 ms (see claimExecMode).
-	rows, err := tx.QueryContext(ctx, pgLockHooksSQL, claimExecMode, now, full, opt.Limit+128, s.instance)
+	hooks, err := queryIDs(ctx, tx, pgLockHooksSQL, claimExecMode, now, full, opt.Limit+128, s.instance)
 	if err != nil {
-		return nil, err
-	}
-	var hooks []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		hooks = append(hooks, id)
-	}
-	if err := rows.Close(); err != nil {
 		return nil, err
 	}
 	if len(hooks) == 0 {
 		return nil, tx.Commit()
 	}
-	rows, err = tx.QueryContext(ctx, pgClaimSQL, claimExecMode, now, until.UnixNano(), hooks, opt.PerWebhook, s.instance, now, opt.Limit)
+	rows, err := tx.QueryContext(ctx, pgClaimSQL, claimExecMode, now, until.UnixNano(), hooks, opt.PerWebhook, s.instance, now, opt.Limit)
 	if err != nil {
 		return nil, err
 	}

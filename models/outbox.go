@@ -297,6 +297,12 @@ func (s *Store) recordChunk(ctx context.Context, tx *sql.Tx, rs []AttemptResult)
 	return nil
 }
 
+// releaseSQL makes leased deliveries pending again, due at the first
+// parameter (the second is updated_at), their lease owner cleared and the
+// claim's attempt count undone; the caller adds which rows.
+const releaseSQL = `UPDATE deliveries SET state = 0, available_at = ?, updated_at = ?, lease_owner = '',
+  attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END WHERE `
+
 // ReleaseDeliveries gives leased deliveries back unattempted (a graceful
 // stop cancelled them, or their lease ran too short to start): pending
 // again, due at now, the claim's attempt count undone. Each is fenced by
@@ -311,8 +317,7 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, leases []ClaimedDelivery,
 			return err
 		}
 		defer func() { _ = tx.Rollback() }()
-		q := s.rebind(`UPDATE deliveries SET state = 0, available_at = ?, updated_at = ?, lease_owner = '',
-			attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END WHERE id = ? AND lease_token = ? AND state = 1`)
+		q := s.rebind(releaseSQL + `id = ? AND lease_token = ? AND state = 1`)
 		for _, l := range leases {
 			if _, err := tx.ExecContext(ctx, q, now.UnixNano(), now.UnixNano(), int64(l.ID), l.Token); err != nil {
 				return err
@@ -399,9 +404,7 @@ func (s *Store) ReleaseOwnLeases(ctx context.Context, now time.Time) (int64, err
 			return err
 		}
 		defer func() { _ = tx.Rollback() }()
-		res, err := tx.ExecContext(ctx, s.rebind(`UPDATE deliveries SET state = 0, available_at = ?, updated_at = ?, lease_owner = '',
-			attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END WHERE state = 1 AND lease_owner = ?`),
-			now.UnixNano(), now.UnixNano(), s.instance)
+		res, err := tx.ExecContext(ctx, s.rebind(releaseSQL+`state = 1 AND lease_owner = ?`), now.UnixNano(), now.UnixNano(), s.instance)
 		if err != nil {
 			return err
 		}
@@ -426,11 +429,12 @@ func (s *Store) ReleaseOwnLeases(ctx context.Context, now time.Time) (int64, err
 // vacuums the outbox, so instances do not vacuum it at the same time.
 const vacuumLockID = 0x52480002
 
-// VacuumOutbox vacuums and analyzes the deliveries table on PostgreSQL,
-// unless another instance is doing so; it reports whether it ran. Claims
-// and results leave dead row versions behind, which every claim's index
-// scan wades through until a vacuum clears them. On SQLite, which keeps no
-// dead versions, it does nothing.
+// VacuumOutbox vacuums the deliveries table on PostgreSQL, unless another
+// instance is doing so; it reports whether it ran. Claims and results leave
+// dead row versions behind, which every claim's index scan wades through
+// until a vacuum clears them. It does not ANALYZE: statistics taken right
+// after a burst, with nothing pending, made the planner pick slower claim
+// plans. On SQLite, which keeps no dead versions, it does nothing.
 func (s *Store) VacuumOutbox(ctx context.Context) (bool, error) {
 	if s.engine != enginePostgres {
 		return false, nil
