@@ -1,19 +1,12 @@
-import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ADMIN_PASSWORD } from './global-setup';
+import { base, expectAccessible, signIn } from './helpers';
 
 // The webhook page follows a Ping without a reload: the Health cards count
 // it pending while the receiver holds the request, then succeeded; the
 // events table shows its row and then the answer. Both stop polling once
 // nothing is in flight.
-
-const base = () => {
-  const url = process.env.RH_BASE_URL;
-  if (!url) throw new Error('RH_BASE_URL is not set: run through playwright.config.ts (globalSetup)');
-  return url;
-};
 
 const HOOK = 'healthlive1';
 
@@ -46,20 +39,6 @@ function startHoldingReceiver() {
       });
     });
   });
-}
-
-async function signIn(page: Page) {
-  await page.goto(base() + '/login');
-  await page.getByLabel('Username').fill('admin');
-  await page.getByLabel('Password').fill(ADMIN_PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).not.toHaveURL(/\/login/);
-}
-
-async function expectAccessible(page: Page, where: string) {
-  const { violations } = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
-  const summary = violations.map((v) => `${v.id} (${v.impact}): ${v.help}\n  ${v.nodes.map((n) => n.target.join(' ')).join('\n  ')}`);
-  expect(summary, `axe violations on ${where}`).toEqual([]);
 }
 
 test('Ping: the Health cards and the events table follow the delivery without a reload', async ({ page }) => {

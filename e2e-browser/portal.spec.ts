@@ -1,9 +1,9 @@
-import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Locator, type Page } from '@playwright/test';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { ADMIN_PASSWORD, INGEST_TOKEN } from './global-setup';
+import { base, expectAccessible, signIn } from './helpers';
 
 // The portal as a person uses it, found by role and accessible name (the
 // names are fixed in interfaces.md). The tests share one server and one
@@ -11,11 +11,6 @@ import { ADMIN_PASSWORD, INGEST_TOKEN } from './global-setup';
 // 90 s per test: on the shared two-core VM under load a test's steps slow down many times over.
 test.describe.configure({ mode: 'serial', timeout: 90_000 });
 
-const base = () => {
-  const url = process.env.RH_BASE_URL;
-  if (!url) throw new Error('RH_BASE_URL is not set: run through playwright.config.ts (globalSetup)');
-  return url;
-};
 const shots = path.resolve(__dirname, '..', 'docs', 'screenshots');
 
 const HOOK = 'buildhook1';
@@ -62,21 +57,6 @@ test.afterAll(async () => {
   await ok?.close();
   await missing?.close();
 });
-
-async function signIn(page: Page, username: string, password: string) {
-  await page.goto(base() + '/login');
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).not.toHaveURL(/\/login/);
-}
-
-// axe-core on the page as it is now: WCAG 2.0/2.1 A and AA, 0 violations.
-async function expectAccessible(page: Page, where: string) {
-  const { violations } = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
-  const summary = violations.map((v) => `${v.id} (${v.impact}): ${v.help}\n  ${v.nodes.map((n) => n.target.join(' ')).join('\n  ')}`);
-  expect(summary, `axe violations on ${where}`).toEqual([]);
-}
 
 async function openBlade(page: Page) {
   // The main navigation's link (a webhook's page also has a breadcrumb to the blade).

@@ -1,16 +1,10 @@
 import { expect, test, type Page } from '@playwright/test';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ADMIN_PASSWORD } from './global-setup';
+import { base, signIn } from './helpers';
 
 // Bulk redeliver from the webhook page: a receiver that was down (500)
 // gets the failed event again, same payload and id, once it is fixed.
-
-const base = () => {
-  const url = process.env.RH_BASE_URL;
-  if (!url) throw new Error('RH_BASE_URL is not set: run through playwright.config.ts (globalSetup)');
-  return url;
-};
 
 const HOOK = 'replayhook1';
 
@@ -40,14 +34,6 @@ function startFlakyReceiver() {
       });
     });
   });
-}
-
-async function signIn(page: Page) {
-  await page.goto(base() + '/login');
-  await page.getByLabel('Username').fill('admin');
-  await page.getByLabel('Password').fill(ADMIN_PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).not.toHaveURL(/\/login/);
 }
 
 test('bulk redeliver: failed events since a time are sent again, same payload and id', async ({ page }) => {

@@ -1,9 +1,8 @@
-import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
-import { ADMIN_PASSWORD } from './global-setup';
+import { base, expectAccessible, signIn } from './helpers';
 
 // Signing secret rotation from the webhook page, checked by an independent
 // implementation: the Standard Webhooks specification's own library (npm
@@ -11,12 +10,6 @@ import { ADMIN_PASSWORD } from './global-setup';
 const require = createRequire(__filename);
 const { Webhook } = require('standardwebhooks') as {
   Webhook: new (secret: string) => { verify(payload: string, headers: Record<string, string>): { id: string; action: string } };
-};
-
-const base = () => {
-  const url = process.env.RH_BASE_URL;
-  if (!url) throw new Error('RH_BASE_URL is not set: run through playwright.config.ts (globalSetup)');
-  return url;
 };
 
 const HOOK = 'signedhook1';
@@ -64,14 +57,6 @@ function startReceiver() {
   });
 }
 
-async function signIn(page: Page) {
-  await page.goto(base() + '/login');
-  await page.getByLabel('Username').fill('admin');
-  await page.getByLabel('Password').fill(ADMIN_PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).not.toHaveURL(/\/login/);
-}
-
 // The secret shown once in the status message after Generate/Regenerate;
 // focus moves to it (the pressed button is replaced by the answer).
 async function shownSecret(page: Page): Promise<string> {
@@ -86,12 +71,6 @@ async function shownSecret(page: Page): Promise<string> {
   return secret;
 }
 
-// axe-core on the page as it is now (as portal.spec.ts): WCAG 2.0/2.1 A and AA, 0 violations.
-async function expectAccessible(page: Page, where: string) {
-  const { violations } = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
-  const summary = violations.map((v) => `${v.id} (${v.impact}): ${v.help}\n  ${v.nodes.map((n) => n.target.join(' ')).join('\n  ')}`);
-  expect(summary, `axe violations on ${where}`).toEqual([]);
-}
 
 const verifies = (secret: string, d: Delivery) => {
   try {
